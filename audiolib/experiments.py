@@ -1,0 +1,115 @@
+"""The registry of experiments: one notebook each, with its parameters per profile.
+
+Profiles change parameters only; the notebook code is the same in every profile.
+
+- ``smoke``: seconds per notebook, for CI and the notebook smoke test.
+- ``quick``: the whole workbook on a 2-core CPU in minutes, on the embedded default corpus
+  (and the real subsets in ``../shared/data`` where an experiment uses them).
+- ``full``: the papers' settings, for a GPU.
+
+Each entry also declares the tables and figures its run folder must contain; the smoke test
+and the runner check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+
+PROFILES = ("smoke", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A notebook and what a run of it must produce.
+
+    Attributes:
+        name: notebook stem, e.g. ``"01_architectures"``.
+        reproduces: the paper's tables/figures it reproduces.
+        profiles: parameter overrides per profile (``smoke``, ``quick``, ``full``).
+        tables: table names the run folder must contain (``<name>.csv``).
+        figures: figure names the run folder must contain (``<name>.png`` and ``.svg``).
+    """
+
+    name: str
+    reproduces: str
+    profiles: dict[str, dict[str, Any]]
+    tables: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    optional_tables: tuple[str, ...] = field(default=())
+
+    @property
+    def notebook(self) -> Path:
+        return paths.project_root() / "notebooks" / f"{self.name}.ipynb"
+
+    def parameters(self, profile: str) -> dict[str, Any]:
+        """Parameter overrides for ``profile`` (with ``PROFILE`` set)."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+        return {**self.profiles.get(profile, {}), "PROFILE": profile}
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"experiment {experiment.name!r} registered twice")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def select(pattern: str | None = None) -> list[Experiment]:
+    """Experiments whose name contains ``pattern`` (all when ``None``), in notebook order."""
+    chosen = [e for name, e in sorted(EXPERIMENTS.items()) if pattern is None or pattern in name]
+    if not chosen:
+        raise ValueError(f"--only {pattern!r} matches no experiment; experiments: {', '.join(sorted(EXPERIMENTS))}")
+    return chosen
+
+
+# --- 00: data tour ------------------------------------------------------------------------------
+register(Experiment(
+    name="00_data_tour",
+    reproduces="the data: waveforms, log-mel images and label statistics (no paper table)",
+    profiles={
+        "smoke": {"N_CLIPS": 60},
+        "quick": {"N_CLIPS": 600},
+        "full": {"N_CLIPS": 5000},
+    },
+    tables=("label_statistics",),
+    figures=("waveforms_logmel", "label_prior"),
+))
+
+# --- 01: H17 architectures ----------------------------------------------------------------------
+register(Experiment(
+    name="01_architectures",
+    reproduces="H17 Table 2 (architectures), Figure 1 (per-class d' vs prior), Figure 2 (frame-wise outputs)",
+    profiles={
+        "smoke": {"N_CLIPS": 80, "STEPS": 6, "BATCH_SIZE": 16, "MODELS": ["fc_audio", "vggish_audio"], "WIDTH": 0.125},
+        "quick": {"N_CLIPS": 1500, "STEPS": 300, "BATCH_SIZE": 64, "WIDTH": 0.25},
+        "full": {"N_CLIPS": 20000, "STEPS": 20000, "BATCH_SIZE": 128, "WIDTH": 1.0},
+    },
+    tables=("table2_architectures",),
+    figures=("table2_architectures",),
+))
+
+# --- 02: H17 label-set size ---------------------------------------------------------------------
+# (entry owned by the H17 scaling notebooks)
+
+# --- 03: H17 training-set size ------------------------------------------------------------------
+# (entry owned by the H17 scaling notebooks)
+
+# --- 04: H17 embedding transfer -----------------------------------------------------------------
+# (entry owned by the H17 transfer notebook)
+
+# --- 05: T19 DCASE 2019 Task 5 ------------------------------------------------------------------
+# (entry owned by the T19 notebook)
+
+# --- 06: X18 AudioSet-embedding classifiers -----------------------------------------------------
+# (entry owned by the X18 notebook)
+
+# --- 07: C19 progressive resizing ---------------------------------------------------------------
+# (entry owned by the C19 notebook)
