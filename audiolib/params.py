@@ -115,3 +115,13 @@ def require(condition: bool, parameter: str, message: str) -> None:
     """For checks across parameters inside a notebook: raise ``ParameterError`` naming ``parameter``."""
     if not condition:
         raise ParameterError(f"parameter {parameter}: {message}")
+
+
+def collect(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters from its globals: UPPER_CASE names holding plain values.
+
+    >>> collect({"STEPS": 3, "np": object(), "_X": 1})
+    {'STEPS': 3}
+    """
+    plain = (int, float, str, bool, list, dict, type(None))
+    return {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_") and isinstance(v, plain)}

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real data subsets (skipped with a reason when absent) and a results root."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from audiolib import paths
+
+# Two cores: keep torch from oversubscribing when tests run beside other work.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``../shared/data`` (or ``$AUDIOLIB_SHARED_DATA``); skips the test when it is absent."""
+    root = paths.shared_data_root()
+    if root is None:
+        pytest.skip("real data subsets not found: ../shared/data is absent and AUDIOLIB_SHARED_DATA is unset")
+    return root
+
+
+@pytest.fixture()
+def results_root(tmp_path, monkeypatch):
+    """A private results root, so tests never write into the project's results/."""
+    root = tmp_path / "results"
+    monkeypatch.setenv("AUDIOLIB_RESULTS", str(root))
+    return root

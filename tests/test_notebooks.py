@@ -1,0 +1,40 @@
+"""Smoke runs: every registered notebook through papermill in the smoke profile.
+
+Tests read files, not cell outputs: each run folder must hold the declared tables (tidy CSV,
+non-empty), figures (PNG and SVG), the executed notebook and a complete meta.json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from audiolib import experiments, params, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
+def test_notebook_smoke(name, results_root):
+    exp = experiments.EXPERIMENTS[name]
+    values = exp.parameters("smoke")
+    params.validate(exp.notebook, values)
+    folder, status = run.execute(exp, values, "smoke", results_root)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert status == "complete", f"{name} failed: {meta.get('error')} (see {folder / 'notebook.ipynb'})"
+    assert meta["status"] == "complete" and meta["profile"] == "smoke"
+    assert meta["parameters"]["PROFILE"] == "smoke"
+    for key in ("git", "packages", "device", "wall_time_s", "data"):
+        assert meta.get(key) is not None, f"{name}: meta.json lacks {key}"
+    assert (folder / "notebook.ipynb").exists()
+    for table in exp.tables:
+        df = pd.read_csv(folder / f"{table}.csv")
+        assert len(df) > 0, f"{name}: table {table} is empty"
+        assert {"experiment", "metric", "value"} <= set(df.columns), f"{name}: {table} is not tidy"
+        assert meta["tables"][table]["describes"] and meta["tables"][table]["data"]
+    for figure in exp.figures:
+        for ext in ("png", "svg"):
+            assert (folder / f"{figure}.{ext}").stat().st_size > 0, f"{name}: {figure}.{ext} missing"
+        assert meta["figures"][figure]["describes"]
