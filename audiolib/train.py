@@ -26,9 +26,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
+
+from . import distributed as _dist
+from . import loaders as _loaders
 
 LOSSES = ("bce", "softmax_ce", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -36,15 +38,29 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 # --- devices and seeds --------------------------------------------------------------------------
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA when present, else CPU; otherwise ``torch.device(device)``."""
+    """``"auto"``/``None`` -> CUDA when present, else CPU; otherwise ``torch.device(device)``.
+
+    Under torchrun, ``"auto"`` and ``"cuda"`` mean this rank's GPU, ``cuda:LOCAL_RANK``.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if device in (None, "auto"):
-        if dist.is_available() and dist.is_initialized() and torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _default_cuda() if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("parameter DEVICE='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("parameter DEVICE='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        if device.index is None:
+            device = _default_cuda()
     return device
+
+
+def _default_cuda() -> torch.device:
+    """This rank's GPU under a process group (``LOCAL_RANK``), else the current CUDA device."""
+    if _dist.world_size() > 1 or _dist.launched_by_torchrun():
+        return torch.device("cuda", _dist.local_rank())
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def seed_everything(seed: int) -> None:
@@ -56,13 +72,26 @@ def seed_everything(seed: int) -> None:
 
 def world() -> tuple[int, int]:
     """``(rank, world_size)``: ``(0, 1)`` outside torchrun."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    return _dist.rank(), _dist.world_size()
 
 
 def is_main_process() -> bool:
-    return world()[0] == 0
+    """True on rank 0 (and in a single process): the rank that writes checkpoints and results."""
+    return _dist.is_main_process()
+
+
+def speed_switches(profile: str, device: str | torch.device | None = "auto") -> dict[str, bool]:
+    """The GPU speed switches of :class:`TrainConfig` for a workbook profile.
+
+    ``full`` turns on bf16 autocast, channels_last and ``torch.compile`` when the device is
+    CUDA; every other profile, and every CPU run, keeps them off (on CPU they would change
+    nothing but the compile time).
+
+    >>> speed_switches("quick", "cpu")
+    {'amp': False, 'channels_last': False, 'compile': False}
+    """
+    on = profile == "full" and resolve_device(device).type == "cuda"
+    return {"amp": on, "channels_last": on, "compile": on}
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -81,15 +110,27 @@ class TrainConfig:
         param_groups: optional ``f(model) -> list of optimizer param-group dicts``.
         grad_clip: clip the gradient norm to this value.
         seed: seeds initialisation (if the model is built after :func:`seed_everything`), batch
-            order and dropout.
+            order and dropout (rank ``r`` of a torchrun job draws dropout from ``seed + r``).
         device: ``auto`` / ``cpu`` / ``cuda``.
         amp: bf16 autocast on CUDA (ignored on CPU).
-        channels_last, compile: GPU speed switches (``compile`` works on CPU too, slowly).
+        channels_last: NHWC memory layout for 4-d inputs on CUDA (ignored on CPU).
+        compile: ``torch.compile`` the training model (works on CPU too, after a long compile);
+            ``compile_mode`` is passed as its ``mode`` (e.g. ``"max-autotune"``).
+            :func:`speed_switches` gives the three switches of a profile.
         eval_every: evaluate ``val_set`` every this many steps (and at the end).
         monitor: metric of ``evaluate_fn``'s dict whose maximum is kept as the best model.
         restore_best: load the best weights at the end (when a ``val_set`` is given).
-        checkpoint_dir: where ``last.pt`` (every ``checkpoint_every`` steps) and ``best.pt`` live;
-            a run started with an existing ``last.pt`` there resumes from it.
+        checkpoint_dir: where ``last.pt`` (every ``checkpoint_every`` steps and at the end) and
+            ``best.pt`` live; a run started with an existing ``last.pt`` there resumes from it.
+        num_workers: DataLoader processes that make the next mini-batches ahead (0: in this
+            process). Batches are the same whatever the value.
+        log_every: the losses are read back from the device (one host-device synchronisation)
+            every this many steps; ``history`` still has one row per step. 1 checks every loss
+            before its update; larger values keep a GPU busy.
+        data_on_device: ``"auto"`` copies an in-memory training set (a ``PatchSet``) to the GPU
+            once when it takes under a quarter of the free GPU memory; ``True``/``False`` force it.
+        sync_batchnorm: under torchrun on GPUs, turn batch norms into ``SyncBatchNorm`` (batch
+            statistics over the global batch rather than each rank's share).
         progress: a tqdm bar (notebook-aware).
     """
 
@@ -116,6 +157,10 @@ class TrainConfig:
     checkpoint_every: int | None = None
     num_workers: int = 0
     progress: bool = True
+    log_every: int = 1
+    data_on_device: bool | str = "auto"
+    sync_batchnorm: bool = False
+    compile_mode: str | None = None
 
     def __post_init__(self):
         if self.steps < 1:
@@ -128,6 +173,16 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.optimizer {self.optimizer!r} unknown; allowed: {', '.join(OPTIMIZERS)}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        for name in ("eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1 or None, got {value}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
+        if self.log_every < 1:
+            raise ValueError(f"TrainConfig.log_every must be >= 1, got {self.log_every}")
+        if self.data_on_device not in (True, False, "auto"):
+            raise ValueError(f"TrainConfig.data_on_device must be True, False or 'auto', got {self.data_on_device!r}")
 
     def describe(self) -> dict[str, Any]:
         """JSON-able summary (callables by name)."""
@@ -148,7 +203,9 @@ class FitResult:
     """What :func:`fit` returns.
 
     Attributes:
-        history: one row per logged step: step, loss, lr, seconds, and validation metrics.
+        history: one row per step: step, loss (mean over the global batch), lr, seconds
+            (training time so far, at the steps where the host synchronised with the device;
+            NaN between), and the validation metrics at the evaluated steps.
         steps: steps trained in total (including those before a resume).
         train_seconds: wall time of the training steps of this process (excluding evaluation).
         examples_per_second: global examples per second over ``train_seconds``.
@@ -165,16 +222,36 @@ class FitResult:
 
 
 # --- building blocks ----------------------------------------------------------------------------
+_PERMUTATIONS: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    key = (n, int(seed), epoch)
+    perm = _PERMUTATIONS.get(key)
+    if perm is None:
+        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=g)
+        if len(_PERMUTATIONS) >= 4:  # a run walks through epochs in order; keep the last few
+            _PERMUTATIONS.pop(next(iter(_PERMUTATIONS)))
+        _PERMUTATIONS[key] = perm
+    return perm
+
+
 def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
     """The example indices of global mini-batch ``step``: a pure function of its arguments.
 
-    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; batches do not cross epochs.
+    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; batches do not cross epochs
+    (an epoch holds ``n // batch_size`` full batches; with ``n < batch_size`` a batch is all
+    ``n`` examples). The permutation is computed once per epoch and reused.
+
+    >>> batch_indices(10, 4, 0, seed=0).shape
+    torch.Size([4])
     """
+    if n < 1:
+        raise ValueError("batch_indices: the training set is empty")
     per_epoch = max(1, n // batch_size)
     epoch, offset = divmod(step, per_epoch)
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-    perm = torch.randperm(n, generator=g)
-    return perm[offset * batch_size:(offset + 1) * batch_size]
+    return _epoch_permutation(n, seed, epoch)[offset * batch_size:(offset + 1) * batch_size].clone()
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -189,7 +266,7 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def loss_function(config: TrainConfig, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``f(logits [B, C], targets [B, C]) -> scalar``."""
+    """``f(logits [B, C], targets [B, C]) -> scalar`` (the mean over the batch)."""
     if config.loss == "bce":
         pos_weight = None if config.pos_weight is None else torch.as_tensor(config.pos_weight, dtype=torch.float32,
                                                                              device=device)
@@ -200,15 +277,42 @@ def loss_function(config: TrainConfig, device: torch.device) -> Callable[[torch.
 
 
 def _get_batch(dataset, idx: torch.Tensor):
-    if hasattr(dataset, "get_batch"):
-        return dataset.get_batch(idx)
-    items = [dataset[i] for i in idx.tolist()]
-    return torch.utils.data.default_collate(items)
+    return _loaders.get_batch(dataset, idx)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     model = getattr(model, "_orig_mod", model)
     return getattr(model, "module", model)
+
+
+class _DatasetBatchIndex:
+    """``step -> indices`` from a dataset that samples its own batches (a streaming cache)."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, rank: int, world_size: int):
+        self.dataset, self.batch_size, self.seed, self.rank, self.world_size = dataset, batch_size, seed, rank, world_size
+
+    def global_size(self, step: int) -> int:
+        return self.batch_size
+
+    def __call__(self, step: int) -> torch.Tensor:
+        return self.dataset.local_batch_indices(step, self.batch_size, self.seed, self.rank, self.world_size)
+
+
+def _device_copy(train_set, device: torch.device, mode) -> Any:
+    """An in-memory ``PatchSet``-like dataset with its tensors on ``device`` (or ``train_set``)."""
+    import dataclasses
+
+    if device.type != "cuda" or mode is False:
+        return train_set
+    if not (dataclasses.is_dataclass(train_set) and isinstance(getattr(train_set, "patches", None), torch.Tensor)
+            and isinstance(getattr(train_set, "targets", None), torch.Tensor)):
+        return train_set
+    size = train_set.patches.nbytes + train_set.targets.nbytes
+    if mode == "auto":
+        free, _ = torch.cuda.mem_get_info(device)
+        if size > free // 4:
+            return train_set
+    return dataclasses.replace(train_set, patches=train_set.patches.to(device), targets=train_set.targets.to(device))
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -240,7 +344,12 @@ def _tuplify(v):
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer=None, scheduler=None, *, step: int = 0,
                     history: list[dict] | None = None, extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, then rename)."""
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    It holds the model's weights (unwrapped from DDP / ``torch.compile``), the optimizer and
+    scheduler states, ``step``, ``history``, this process's RNG states and ``extra``; all of it
+    loads with ``torch.load(..., weights_only=True)``.
+    """
     from .results import atomic_path
 
     path = Path(path)
@@ -287,6 +396,16 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, map_locati
     return payload
 
 
+def _check_resumable(path: Path, payload: dict, config: TrainConfig, world_size: int) -> None:
+    saved = payload.get("extra", {}).get("config") or {}
+    for name in ("seed", "batch_size", "loss", "optimizer"):
+        if name in saved and saved[name] != getattr(config, name):
+            raise ValueError(f"checkpoint {path} was written with {name}={saved[name]!r} but this run has "
+                             f"{name}={getattr(config, name)!r}; use another checkpoint_dir or the same {name}")
+    if "optimizer" not in payload:
+        raise ValueError(f"checkpoint {path} holds no optimizer state; it cannot resume training")
+
+
 # --- training -----------------------------------------------------------------------------------
 def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
         evaluate_fn: Callable[[nn.Module, Any], dict[str, float]] | None = None,
@@ -295,8 +414,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
 
     Args:
         model: any module mapping ``x`` to logits ``[B, C]``.
-        train_set: a :class:`~audiolib.data.patches.PatchSet` or any map-style dataset of
-            ``(x, y)`` (``y`` ``[C]`` float targets).
+        train_set: a :class:`~audiolib.data.patches.PatchSet`, a
+            :class:`~audiolib.cache.CachedPatchSet` (memory-mapped; ``.stream()`` for per-rank
+            shard reading) or any map-style dataset of ``(x, y)`` (``y`` ``[C]`` float targets).
         config: :class:`TrainConfig`.
         val_set: evaluated every ``config.eval_every`` steps and at the end with ``evaluate_fn``
             (default :func:`evaluate`, clip-level balanced metrics).
@@ -304,16 +424,27 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
             learning rate on a plateau).
 
     Returns:
-        :class:`FitResult`. Under torchrun every rank trains; only rank 0 writes checkpoints.
+        :class:`FitResult`.
+
+    Under torchrun (an initialised process group) every rank calls ``fit`` with the same
+    arguments: the model is wrapped in ``DistributedDataParallel`` (gradients averaged over
+    ranks), rank ``r`` trains on ``idx[r::world_size]`` of each global batch (a streaming cache
+    gives each rank batches from its own shards), the logged loss is the global batch's,
+    evaluation splits the rows over ranks and gathers the scores, and only rank 0 writes
+    checkpoints. Weights stay identical on every rank.
     """
     device = resolve_device(config.device)
     rank, world_size = world()
     if config.batch_size % world_size:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of processes {world_size}")
+    n = len(train_set)
+    if n < 1:
+        raise ValueError("fit: the training set is empty")
     evaluate_fn = evaluate_fn or (lambda m, data: evaluate(m, data, device=device, progress=False)[0])
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + rank)
     model.to(device)
-    if config.channels_last and device.type == "cuda":
+    cuda = device.type == "cuda"
+    if config.channels_last and cuda:
         model.to(memory_format=torch.channels_last)
     groups = config.param_groups(model) if config.param_groups else model.parameters()
     optimizer = make_optimizer(groups, config)
@@ -325,60 +456,98 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if ckpt_dir is not None and (ckpt_dir / "last.pt").exists():
         payload = load_checkpoint(ckpt_dir / "last.pt", model, map_location=device)
+        _check_resumable(ckpt_dir / "last.pt", payload, config, world_size)
         optimizer.load_state_dict(payload["optimizer"])
         if scheduler is not None and "scheduler" in payload:
             scheduler.load_state_dict(payload["scheduler"])
         start_step = resumed_from = int(payload["step"])
         history = list(payload["history"])
         best = dict(payload["extra"].get("best", {}))
-        _set_rng_state(payload["rng"])
+        rng_ranks = payload["extra"].get("rng_ranks")
+        _set_rng_state(rng_ranks[rank] if isinstance(rng_ranks, list) and len(rng_ranks) == world_size
+                       else payload["rng"])
         if (ckpt_dir / "best.pt").exists() and best:
             best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)["model"]
 
     train_model = model
     if world_size > 1:
+        if config.sync_batchnorm and cuda:
+            train_model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            train_model, device_ids=[device.index] if cuda else None, gradient_as_bucket_view=True)
     if config.compile:
-        train_model = torch.compile(train_model)
-    use_amp = config.amp and device.type == "cuda"
+        train_model = torch.compile(train_model, mode=config.compile_mode)
+    use_amp = config.amp and cuda
 
-    n = len(train_set)
-    seconds, last_loss = 0.0, float("nan")
+    if callable(getattr(train_set, "local_batch_indices", None)):
+        index_fn = _DatasetBatchIndex(train_set, config.batch_size, config.seed, rank, world_size)
+    else:
+        index_fn = _loaders.GlobalBatchIndex(n, config.batch_size, config.seed, rank, world_size)
+    data = _device_copy(train_set, device, config.data_on_device) if config.num_workers == 0 else train_set
+    on_device = data is not train_set
+    batches = _loaders.step_batches(data, index_fn, range(start_step, config.steps), num_workers=config.num_workers,
+                                    pin_memory=cuda and not on_device)
+
+    seconds, t0 = 0.0, time.perf_counter()
+    pending_losses: list[torch.Tensor] = []
+    pending_rows: list[dict] = []
     bar = tqdm(total=config.steps, initial=start_step, desc="train", disable=not (config.progress and rank == 0),
                leave=False)
+    train_model.train()
     for step in range(start_step, config.steps):
-        idx = batch_indices(n, config.batch_size, step, config.seed)
-        idx = idx[rank::world_size]
-        t0 = time.perf_counter()
-        train_model.train()
-        x, y = _get_batch(train_set, idx)
+        done = step + 1
+        x, y = next(batches)
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True).float()
-        if config.channels_last and device.type == "cuda" and x.dim() == 4:
+        if config.channels_last and cuda and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = train_model(x)
         loss = criterion(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
+        # Each rank's loss is the mean over its share; weighting by the share's size makes DDP's
+        # gradient average equal the gradient of the global batch's mean, even for uneven shares.
+        share = x.shape[0] * world_size / index_fn.global_size(step)
+        scaled = loss * share if share != 1 else loss
+        pending_losses.append(scaled.detach())
+
+        evaluate_now = val_set is not None and (done == config.steps or bool(config.eval_every and done % config.eval_every == 0))
+        checkpoint_now = ckpt_dir is not None and bool(config.checkpoint_every) and (
+            done % config.checkpoint_every == 0 or done == config.steps)
+        sync_now = done % config.log_every == 0 or done == config.steps or evaluate_now or checkpoint_now
+        values: list[float] = []
+        if sync_now:  # one host-device synchronisation (and one all-reduce) for the pending steps
+            values = _dist.reduce_mean(torch.stack(pending_losses)).tolist()
+            for k, v in enumerate(values):
+                if not math.isfinite(v):
+                    bad = done - len(values) + k
+                    raise FloatingPointError(f"training loss became {v} at step {bad}; lower the learning rate")
+            pending_losses = []
+
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaled.backward()
         if config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds += time.perf_counter() - t0
-        last_loss = loss.item()
-        done = step + 1
-        row = {"step": done, "loss": last_loss, "lr": optimizer.param_groups[-1]["lr"]}
+        pending_rows.append({"step": done, "loss": float("nan"), "lr": optimizer.param_groups[-1]["lr"],
+                             "seconds": float("nan")})
         bar.update(1)
-        bar.set_postfix(loss=f"{last_loss:.4f}")
+        if not sync_now:
+            continue
 
-        evaluate_now = val_set is not None and (done == config.steps or (config.eval_every and done % config.eval_every == 0))
+        if cuda:
+            torch.cuda.synchronize(device)
+        now = time.perf_counter()
+        seconds += now - t0
+        for row, v in zip(pending_rows, values):
+            row["loss"] = v
+        pending_rows[-1]["seconds"] = seconds
+        history.extend(pending_rows)
+        pending_rows = []
+        row = history[-1]
+        bar.set_postfix(loss=f"{row['loss']:.4f}")
+
         if evaluate_now:
             metrics = evaluate_fn(model, val_set)
             row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
@@ -390,12 +559,16 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
                     save_checkpoint(ckpt_dir / "best.pt", model, step=done, extra={"best": best})
             if on_evaluate is not None:
                 on_evaluate(done, metrics, optimizer)
-        history.append(row)
-        if ckpt_dir is not None and rank == 0 and config.checkpoint_every and (done % config.checkpoint_every == 0
-                                                                             or done == config.steps):
-            save_checkpoint(ckpt_dir / "last.pt", model, optimizer, scheduler, step=done, history=history,
-                            extra={"best": best, "config": config.describe()})
+            train_model.train()
+        if checkpoint_now:
+            rng_ranks = _dist.all_gather_object(_rng_state()) if world_size > 1 else None
+            if rank == 0:
+                save_checkpoint(ckpt_dir / "last.pt", model, optimizer, scheduler, step=done, history=history,
+                                extra={"best": best, "config": config.describe(), "world_size": world_size,
+                                       **({"rng_ranks": rng_ranks} if rng_ranks else {})})
+        t0 = time.perf_counter()
     bar.close()
+    _dist.barrier()  # checkpoints are on disk before any rank goes on
     if best_state is not None and config.restore_best:
         _unwrap(model).load_state_dict(best_state)
     trained = config.steps - start_step
@@ -407,19 +580,30 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
 # --- inference ----------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model: nn.Module, data, *, batch_size: int = 256, device: str | torch.device | None = "auto",
-            activation: str = "sigmoid", embeddings: bool = False, progress: bool = False) -> np.ndarray:
+            activation: str = "sigmoid", embeddings: bool = False, progress: bool = False,
+            distributed: bool | None = None) -> np.ndarray:
     """Frame-level scores ``[N, C]`` (or embeddings ``[N, D]`` with ``embeddings=True``).
 
     Args:
         data: a ``[N, channels, frames, mels]`` tensor, or a dataset with ``get_batch``/``__getitem__``.
         activation: ``sigmoid``, ``softmax`` or ``none`` (logits).
+        distributed: split the rows over the ranks of a process group and gather the result on
+            every rank (then every rank must call ``predict``); ``None``: when a process group
+            of several ranks is initialised.
+
+    Returns:
+        float32 array, rows in ``data``'s order (the same on every rank).
     """
+    if activation not in ("sigmoid", "softmax", "none"):
+        raise ValueError(f"predict: activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}")
     device = resolve_device(device)
     model = _unwrap(model).to(device).eval()
     n = data.shape[0] if isinstance(data, torch.Tensor) else len(data)
+    split = (_dist.is_distributed() if distributed is None else distributed) and n >= _dist.world_size()
+    start, stop = _dist.shard_range(n) if split else (0, n)
     outputs = []
-    for start in tqdm(range(0, n, batch_size), desc="predict", disable=not progress, leave=False):
-        idx = torch.arange(start, min(n, start + batch_size))
+    for first in tqdm(range(start, stop, batch_size), desc="predict", disable=not progress, leave=False):
+        idx = torch.arange(first, min(stop, first + batch_size))
         x = data[idx] if isinstance(data, torch.Tensor) else _get_batch(data, idx)[0]
         x = x.to(device)
         out = model.embedding(x) if embeddings else model(x)
@@ -427,12 +611,25 @@ def predict(model: nn.Module, data, *, batch_size: int = 256, device: str | torc
             out = {"sigmoid": torch.sigmoid, "softmax": lambda t: torch.softmax(t, -1), "none": lambda t: t}[activation](out)
         outputs.append(out.float().cpu())
     width = getattr(model, "embedding_dim", 0) if embeddings else getattr(model, "num_classes", 0)
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0, width), dtype=np.float32)
+    local = torch.cat(outputs) if outputs else torch.zeros((0, width), dtype=torch.float32)
+    if split:
+        local = _dist.all_gather_tensor(local)
+    return local.numpy()
 
 
 def clip_scores(frame_scores: np.ndarray, clip_index, n_clips: int | None = None) -> np.ndarray:
-    """Average frame scores ``[N, C]`` per clip -> ``[n_clips, C]`` (H17's video-level scores)."""
+    """Average frame scores ``[N, C]`` per clip -> ``[n_clips, C]`` (H17's video-level scores).
+
+    >>> clip_scores(np.array([[0.0], [1.0], [0.5]]), [0, 0, 1]).tolist()
+    [[0.5], [0.5]]
+    """
     clip_index = np.asarray(clip_index)
+    frame_scores = np.asarray(frame_scores)
+    if frame_scores.ndim != 2 or clip_index.shape != (frame_scores.shape[0],):
+        raise ValueError(f"clip_scores: frame_scores must be [N, C] and clip_index [N]; got {frame_scores.shape} "
+                         f"and {clip_index.shape}")
+    if clip_index.size and clip_index.min() < 0:
+        raise ValueError("clip_scores: clip_index holds negative values")
     n_clips = int(clip_index.max()) + 1 if n_clips is None else n_clips
     sums = np.zeros((n_clips, frame_scores.shape[1]), dtype=np.float64)
     np.add.at(sums, clip_index, frame_scores)
@@ -445,6 +642,9 @@ def clip_scores(frame_scores: np.ndarray, clip_index, n_clips: int | None = None
 def evaluate(model: nn.Module, patches, *, batch_size: int = 256, device: str | torch.device | None = "auto",
              progress: bool = False) -> tuple[dict[str, float], np.ndarray]:
     """Clip-level balanced metrics of ``model`` on a PatchSet.
+
+    Under torchrun the patches are split over the ranks and the scores gathered, so every rank
+    returns the same metrics.
 
     Returns:
         ``(metrics, clip_scores [n_clips, C])`` where metrics holds mAP, AUC and both d'

@@ -1,0 +1,588 @@
+"""An on-disk, memory-mapped feature cache: features are computed once per (dataset, front end).
+
+A cache entry holds the log-mel patches of every clip of a :class:`~audiolib.data.base.ClipSet`
+under one front-end configuration. Its folder name carries a fingerprint (:func:`feature_key`)
+of everything the features depend on:
+
+- the dataset: its name, :meth:`ClipSet.fingerprint` (ids, paths, labels, folds, classes), its
+  description, and the size and modification time of every audio file;
+- the front end: every field of the :class:`~audiolib.features.LogMelConfig`, ``pad_short``,
+  the stored dtype, and a digest of the source code that computes the features
+  (``audiolib/features/*.py``, ``audiolib/data/patches.py``, ``audiolib/audio.py``) and of the
+  module of the clip loader (e.g. the synthetic corpus generator).
+
+Change any of them and the key changes, so a read is never stale; the old entry stays on disk
+until deleted (:func:`remove_cache`).
+
+Layout of an entry ``<root>/<dataset>-<key>/``::
+
+    meta.json              key, its parts, counts, shapes, shards, classes, build time
+    shard-00000.npy        patches [n_0, frames, mels] of clips [0, c_1)   (memory-mapped)
+    shard-00000.clips.npy  [n_0] clip row of each patch
+    ...
+    clip_index.npy         [N] clip row of every patch; clip_targets.npy [n_clips, C]
+
+Shards hold whole clips, ``shard_clips`` at a time. While an entry is built its shards go to
+``.<dataset>-<key>.partial/``; each finished shard is kept there, so an interrupted build
+resumes with the next shard, and the folder is renamed into place when complete. Under torchrun
+the ranks featurise different shards and rank 0 completes the entry.
+
+Reading: :class:`CachedPatchSet` is a training set for :func:`audiolib.train.fit`, reading
+patches from the memory-mapped shards (the operating system pages them in and out), so a corpus
+larger than memory trains without loading it; :meth:`CachedPatchSet.stream` makes each rank read
+only its own shards, one shard after the other. :meth:`CachedPatchSet.to_patchset` loads it all
+into an in-memory :class:`~audiolib.data.patches.PatchSet`.
+
+>>> patches = cached_patchset(clips, "vggish", num_workers=2)        # doctest: +SKIP
+>>> again = cached_patchset(clips, "vggish")      # no recomputation: read from data/features/  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from . import distributed as _dist
+from . import paths
+
+__all__ = [
+    "CACHE_FORMAT", "feature_key", "key_parts", "cache_root", "cache_path", "build_cache", "open_cache",
+    "cached_patchset", "CachedPatchSet", "StreamingPatchSet", "list_caches", "remove_cache",
+]
+
+#: Bump when the layout changes; part of every key.
+CACHE_FORMAT = 1
+DTYPES = ("float32", "float16")
+_CODE_FILES = ("features/*.py", "data/patches.py", "audio.py")
+
+
+# --- keys ---------------------------------------------------------------------------------------
+def cache_root() -> Path:
+    """``<data_root>/features`` (``$AUDIOLIB_DATA/features`` when set)."""
+    return paths.data_root() / "features"
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """Digest of the source files that compute features (so a changed front end is a new key)."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for pattern in _CODE_FILES:
+        for file in sorted(package.glob(pattern)):
+            h.update(file.relative_to(package).as_posix().encode())
+            h.update(file.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _files_digest(clips) -> str:
+    """Digest of (path, size, mtime) of every clip's file: a replaced recording is a new key."""
+    h = hashlib.sha256()
+    if "path" in clips.manifest:
+        for path in clips.manifest["path"]:
+            if isinstance(path, (str, os.PathLike)) and str(path):
+                try:
+                    st = os.stat(path)
+                    h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{path}|missing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _loader_digest(loader) -> str:
+    """Name and source digest of the code that produces a clip's audio (e.g. a synthetic generator)."""
+    import inspect
+
+    target = loader if inspect.isfunction(loader) or inspect.ismethod(loader) else type(loader)
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+    try:
+        source = Path(inspect.getsourcefile(target) or "").read_bytes()
+    except (TypeError, OSError):
+        source = b""
+    return f"{name}:{hashlib.sha256(source).hexdigest()[:16]}"
+
+
+def _config(config):
+    from .features import get_config
+
+    return get_config(config) if isinstance(config, str) else config
+
+
+def key_parts(clips, config, *, pad_short: bool = True, dtype: str = "float32") -> dict[str, Any]:
+    """Everything a cache entry's features depend on (JSON-able); :func:`feature_key` hashes it."""
+    config = _config(config)
+    config_fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {"repr": repr(config)}
+    return {
+        "format": CACHE_FORMAT,
+        "dataset": clips.name,
+        "dataset_fingerprint": clips.fingerprint(),
+        "dataset_description": clips.description,
+        "n_clips": len(clips),
+        "files": _files_digest(clips),
+        "loader": _loader_digest(clips.loader),
+        "frontend": {"class": type(config).__name__, **config_fields},
+        "code": _code_digest(),
+        "pad_short": bool(pad_short),
+        "dtype": dtype,
+    }
+
+
+def feature_key(clips, config, *, pad_short: bool = True, dtype: str = "float32") -> str:
+    """The fingerprint of (dataset, front-end config): 20 hex digits.
+
+    >>> feature_key(clips, "vggish") != feature_key(clips, "t19_cnn")   # doctest: +SKIP
+    True
+    """
+    text = json.dumps(key_parts(clips, config, pad_short=pad_short, dtype=dtype), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "dataset"
+
+
+def cache_path(clips, config, *, root: str | Path | None = None, pad_short: bool = True,
+               dtype: str = "float32") -> Path:
+    """Folder of the entry for ``(clips, config)`` (it may not exist yet)."""
+    root = Path(root) if root is not None else cache_root()
+    return root / f"{_safe(clips.name)}-{feature_key(clips, config, pad_short=pad_short, dtype=dtype)}"
+
+
+# --- building -----------------------------------------------------------------------------------
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _shard_name(s: int) -> str:
+    return f"shard-{s:05d}"
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive advisory lock on ``path`` (two processes never build one entry together)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_shard(clips, config, staging: Path, s: int, rows: range, *, num_workers: int, pad_short: bool,
+                 dtype: str, bar) -> None:
+    from .loaders import feature_loader
+
+    name = _shard_name(s)
+    if (staging / f"{name}.json").exists():  # finished by an earlier, interrupted build
+        bar.update(len(rows))
+        return
+    chunks, owners = [], []
+    for row, patches in feature_loader(clips, config, rows=rows, num_workers=num_workers, pad_short=pad_short):
+        chunks.append(patches.numpy().astype(dtype, copy=False))
+        owners.append(np.full(patches.shape[0], row, dtype=np.int64))
+        bar.update(1)
+    _save_npy(staging / f"{name}.npy", np.ascontiguousarray(np.concatenate(chunks)))
+    _save_npy(staging / f"{name}.clips.npy", np.concatenate(owners))
+    _write_json(staging / f"{name}.json", {"clips": [rows.start, rows.stop], "patches": int(sum(len(o) for o in owners)),
+                                           "shape": list(chunks[0].shape[1:])})
+
+
+def _finalise(clips, staging: Path, final: Path, parts: dict, n_shards: int, seconds: float) -> None:
+    shards, offsets, clip_index, shape = [], [0], [], None
+    for s in range(n_shards):
+        info = json.loads((staging / f"{_shard_name(s)}.json").read_text())
+        if shape is not None and info["shape"] != shape:
+            raise ValueError(f"feature cache {staging}: shard {s} has patches of shape {info['shape']}, "
+                             f"shard 0 {shape}; the front end gave clips different mel/frame sizes")
+        shape = info["shape"]
+        offsets.append(offsets[-1] + info["patches"])
+        shards.append({"file": f"{_shard_name(s)}.npy", "clips": info["clips"], "patches": [offsets[-2], offsets[-1]]})
+        clip_index.append(np.load(staging / f"{_shard_name(s)}.clips.npy"))
+    _save_npy(staging / "clip_index.npy", np.concatenate(clip_index))
+    _save_npy(staging / "clip_targets.npy", clips.targets().astype(np.float32))
+    meta = {
+        "key": final.name.rsplit("-", 1)[-1], "parts": parts, "n_clips": len(clips), "n_patches": offsets[-1],
+        "patch_shape": shape, "dtype": parts["dtype"], "classes": list(clips.classes),
+        "clip_ids": clips.manifest["clip_id"].astype(str).tolist(), "shards": shards,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "build_seconds": round(seconds, 3),
+        "description": clips.description,
+    }
+    _write_json(staging / "meta.json", meta)
+    for s in range(n_shards):
+        (staging / f"{_shard_name(s)}.json").unlink()
+        (staging / f"{_shard_name(s)}.clips.npy").unlink()
+    os.replace(staging, final)
+
+
+def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard_clips: int = 2048,
+                num_workers: int = 0, pad_short: bool = True, dtype: str = "float32",
+                progress: bool = True) -> Path:
+    """Compute and store the patches of every clip, unless the entry already exists.
+
+    Args:
+        clips: a ClipSet (every clip must decode; a bad one raises naming its file, and the
+            shards finished so far are kept for the next attempt).
+        config: a :class:`~audiolib.features.LogMelConfig` or a preset name.
+        root: cache root (default ``data/features``, or ``$AUDIOLIB_DATA/features``).
+        shard_clips: clips per shard (whole clips per shard; the last shard may be smaller).
+        num_workers: DataLoader processes decoding, resampling and featurising (0: this one).
+        pad_short: pad clips shorter than one patch to one patch (as ``build_patchset``).
+        dtype: ``"float32"`` (exact) or ``"float16"`` (half the disk; rounding ~1e-3 relative).
+
+    Returns:
+        The entry's folder. Under torchrun every rank must call it: rank ``r`` featurises
+        shards ``r, r + world, ...`` and rank 0 completes the entry (one shared file system).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"build_cache: dtype must be one of {DTYPES}, got {dtype!r}")
+    if shard_clips < 1:
+        raise ValueError(f"build_cache: shard_clips must be >= 1, got {shard_clips}")
+    if len(clips) == 0:
+        raise ValueError(f"build_cache: dataset {clips.name!r} has no clips")
+    config = _config(config)
+    parts = key_parts(clips, config, pad_short=pad_short, dtype=dtype)
+    final = cache_path(clips, config, root=root, pad_short=pad_short, dtype=dtype)
+    if (final / "meta.json").exists():
+        return final
+    staging = final.with_name(f".{final.name}.partial")
+    bounds = list(range(0, len(clips), shard_clips)) + [len(clips)]
+    n_shards = len(bounds) - 1
+    rank, world = _dist.rank(), _dist.world_size()
+    start = time.perf_counter()
+    with _lock(final.with_name(f".{final.name}.lock")) if world == 1 else contextlib.nullcontext():
+        if (final / "meta.json").exists():  # another process finished it while we waited
+            return final
+        staging.mkdir(parents=True, exist_ok=True)
+        mine = [s for s in range(n_shards) if s % world == rank]
+        total = sum(bounds[s + 1] - bounds[s] for s in mine)
+        with tqdm(total=total, desc=f"features {clips.name}", disable=not progress, leave=False) as bar:
+            for s in mine:
+                _build_shard(clips, config, staging, s, range(bounds[s], bounds[s + 1]), num_workers=num_workers,
+                             pad_short=pad_short, dtype=dtype, bar=bar)
+        _dist.barrier()
+        if rank == 0:
+            _finalise(clips, staging, final, parts, n_shards, time.perf_counter() - start)
+        _dist.barrier()
+    return final
+
+
+# --- reading ------------------------------------------------------------------------------------
+class CachedPatchSet(Dataset):
+    """The patches of a cache entry, read from memory-mapped shards.
+
+    The same reading interface as :class:`~audiolib.data.patches.PatchSet`: ``len``,
+    ``dataset[i] -> (x [1, frames, mels], y [C])``, ``get_batch(idx) -> (x [B, 1, frames, mels],
+    y [B, C])`` (float32, CPU), ``clip_index [N]``, ``clip_targets [n_clips, C]``, ``clip_ids``,
+    ``classes``, ``n_clips``, ``example_shape``, ``subset_clips``, ``select_classes``. Nothing is
+    loaded until read; rows are read from disk (through the page cache) on demand.
+
+    A view (after ``subset_clips``) maps its positions to rows of the entry.
+    """
+
+    def __init__(self, path: str | Path, *, _rows: np.ndarray | None = None, _clip_rows: np.ndarray | None = None,
+                 _class_idx: np.ndarray | None = None):
+        self.path = Path(path)
+        meta_file = self.path / "meta.json"
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"feature cache {self.path}: no meta.json (not a complete cache entry)")
+        self.meta = json.loads(meta_file.read_text())
+        if self.meta.get("parts", {}).get("format") != CACHE_FORMAT:
+            raise ValueError(f"feature cache {self.path}: format {self.meta.get('parts', {}).get('format')} is not "
+                             f"{CACHE_FORMAT}; delete it (remove_cache) and build again")
+        offsets = [sh["patches"][0] for sh in self.meta["shards"]] + [self.meta["n_patches"]]
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        all_index = torch.from_numpy(np.load(self.path / "clip_index.npy"))
+        all_targets = torch.from_numpy(np.load(self.path / "clip_targets.npy"))
+        all_ids = list(self.meta["clip_ids"])
+        classes = list(self.meta["classes"])
+        self._rows = _rows  # None: the identity (every row of the entry, in order)
+        clip_rows = np.arange(len(all_ids)) if _clip_rows is None else _clip_rows
+        remap = torch.full((len(all_ids),), -1, dtype=torch.long)
+        remap[torch.from_numpy(clip_rows)] = torch.arange(len(clip_rows))
+        index = all_index if _rows is None else all_index[torch.from_numpy(_rows)]
+        self.clip_index = remap[index]
+        self.clip_targets = all_targets[torch.from_numpy(clip_rows)]
+        self.clip_ids = [all_ids[i] for i in clip_rows.tolist()]
+        self._clip_rows = clip_rows
+        self._class_idx = _class_idx
+        if _class_idx is not None:
+            self.clip_targets = self.clip_targets[:, torch.from_numpy(_class_idx)]
+            classes = [classes[i] for i in _class_idx.tolist()]
+        self.classes = classes
+        self._arrays: dict[int, np.ndarray] = {}
+
+    # -- sizes -----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.meta["n_patches"]) if self._rows is None else len(self._rows)
+
+    @property
+    def n_clips(self) -> int:
+        return self.clip_targets.shape[0]
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.meta["shards"])
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        return (1, *self.meta["patch_shape"])
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """``[N, C]`` each patch's clip targets."""
+        return self.clip_targets[self.clip_index]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the patches on disk (of the whole entry)."""
+        return int(self.meta["n_patches"]) * int(np.prod(self.meta["patch_shape"])) * np.dtype(self.meta["dtype"]).itemsize
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({str(self.path)!r}, patches={len(self)}, clips={self.n_clips}, "
+                f"shards={self.n_shards}, shape={self.example_shape})")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _array(self, s: int) -> np.ndarray:
+        arr = self._arrays.get(s)
+        if arr is None:
+            arr = np.load(self.path / self.meta["shards"][s]["file"], mmap_mode="r")
+            self._arrays[s] = arr
+        return arr
+
+    def __getstate__(self):  # memory maps are reopened in each worker process
+        state = dict(self.__dict__)
+        state["_arrays"] = {}
+        return state
+
+    def _entry_rows(self, idx) -> np.ndarray:
+        idx = np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"{type(self).__name__}: index out of range 0..{len(self) - 1}")
+        return idx if self._rows is None else self._rows[idx]
+
+    def read_rows(self, entry_rows: np.ndarray) -> torch.Tensor:
+        """Patches ``[B, frames, mels]`` (float32) of rows of the entry (not of a view)."""
+        entry_rows = np.asarray(entry_rows, dtype=np.int64)
+        out = np.empty((len(entry_rows), *self.meta["patch_shape"]), dtype=np.float32)
+        shard_of = np.searchsorted(self._offsets, entry_rows, side="right") - 1
+        for s in np.unique(shard_of):
+            where = np.flatnonzero(shard_of == s)
+            local = entry_rows[where] - self._offsets[s]
+            order = np.argsort(local, kind="stable")  # read in file order
+            out[where[order]] = self._array(int(s))[local[order]]
+        return torch.from_numpy(out)
+
+    def get_batch(self, idx):
+        """``(x [B, 1, frames, mels] float32, y [B, C] float32)`` for positions ``idx``."""
+        idx_t = torch.as_tensor(np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx), dtype=torch.long)
+        x = self.read_rows(self._entry_rows(idx_t)).unsqueeze(1)
+        return x, self.clip_targets[self.clip_index[idx_t]]
+
+    def __getitem__(self, i: int):
+        x, y = self.get_batch(torch.tensor([int(i)]))
+        return x[0], y[0]
+
+    def to_patchset(self):
+        """All patches of this set in memory, as a :class:`~audiolib.data.patches.PatchSet`."""
+        from .data.patches import PatchSet
+
+        rows = np.arange(len(self)) if self._rows is None else self._rows
+        patches = self.read_rows(rows) if len(rows) else torch.zeros((0, *self.meta["patch_shape"]))
+        return PatchSet(patches, self.targets.clone(), self.clip_index.clone(), self.clip_targets.clone(),
+                        list(self.clip_ids), list(self.classes))
+
+    # -- views -----------------------------------------------------------------------------------
+    def _view(self, rows: np.ndarray, clip_rows: np.ndarray, class_idx: np.ndarray | None):
+        return type(self)(self.path, _rows=rows, _clip_rows=clip_rows, _class_idx=class_idx)
+
+    def subset_clips(self, clip_rows) -> "CachedPatchSet":
+        """The patches of the selected clips (row indices into ``clip_targets``), re-indexed."""
+        clip_rows = np.asarray(clip_rows, dtype=np.int64).reshape(-1)
+        if clip_rows.size and (clip_rows.min() < 0 or clip_rows.max() >= self.n_clips):
+            raise IndexError(f"subset_clips: clip rows must be in 0..{self.n_clips - 1}")
+        entry_clips = self._clip_rows[clip_rows]
+        keep = np.isin(self.clip_index.numpy(), clip_rows)
+        positions = np.flatnonzero(keep)
+        rows = positions if self._rows is None else self._rows[positions]
+        return self._view(rows, entry_clips, self._class_idx)
+
+    def select_classes(self, class_idx) -> "CachedPatchSet":
+        """The same patches with targets restricted to the given class columns."""
+        class_idx = np.asarray(class_idx, dtype=np.int64).reshape(-1)
+        base = np.arange(len(self.meta["classes"])) if self._class_idx is None else self._class_idx
+        return self._view(self._rows, self._clip_rows, base[class_idx])
+
+    def shard_members(self) -> list[np.ndarray]:
+        """For each shard of the entry, the positions of this set that live in it."""
+        rows = np.arange(len(self)) if self._rows is None else self._rows
+        shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
+        order = np.argsort(shard_of, kind="stable")
+        bounds = np.searchsorted(shard_of[order], np.arange(self.n_shards + 1))
+        return [order[bounds[s]:bounds[s + 1]] for s in range(self.n_shards)]
+
+    def stream(self, shuffle_shards: bool = True) -> "StreamingPatchSet":
+        """The same patches, sampled shard by shard with each rank reading only its own shards."""
+        return StreamingPatchSet(self.path, _rows=self._rows, _clip_rows=self._clip_rows, _class_idx=self._class_idx,
+                                 shuffle_shards=shuffle_shards)
+
+
+class StreamingPatchSet(CachedPatchSet):
+    """A :class:`CachedPatchSet` whose training batches stream from shards, each rank its own.
+
+    Epoch ``e`` of a run with seed ``s`` on ``W`` ranks: the shards are put in an order seeded
+    by ``(s, e)`` and dealt out, shard ``k`` of that order to rank ``k mod W``; each rank walks
+    through its shards one after the other, each shard's patches in an order seeded by
+    ``(s, e, shard)``, cutting consecutive batches of ``batch_size / W``. All ranks take the same
+    number of steps per epoch (the smallest share decides; the rest of a larger share waits for
+    a later epoch, where the deal differs). A rank's batch of step ``t`` is a pure function of
+    ``(s, t, rank, W)``, so runs resume exactly, and a rank touches one or two shards at a time:
+    a corpus much larger than memory streams through the page cache.
+
+    :func:`audiolib.train.fit` uses :meth:`local_batch_indices` instead of its own sampling.
+    """
+
+    def __init__(self, path, *, shuffle_shards: bool = True, **kw):
+        super().__init__(path, **kw)
+        self.shuffle_shards = shuffle_shards
+        self._members = self.shard_members()
+        self._sizes = np.asarray([len(m) for m in self._members], dtype=np.int64)
+        self._epochs: dict[tuple, Any] = {}
+        self._cumulative: dict[tuple, list[int]] = {}
+
+    def _deal(self, seed: int, epoch: int, world: int) -> list[np.ndarray]:
+        shards = np.flatnonzero(self._sizes > 0)
+        if self.shuffle_shards:
+            shards = np.random.default_rng([int(seed), int(epoch), 0x5A4D]).permutation(shards)
+        return [shards[r::world] for r in range(world)]
+
+    def steps_in_epoch(self, epoch: int, batch_size: int, seed: int, world_size: int) -> int:
+        """Steps every rank takes in ``epoch``."""
+        local = batch_size // world_size
+        counts = [int(self._sizes[d].sum()) for d in self._deal(seed, epoch, world_size)]
+        steps = min(counts) // local
+        if steps == 0:
+            raise ValueError(
+                f"feature cache {self.path}: with {world_size} rank(s), batch size {batch_size} and {self.n_shards} "
+                f"shard(s), some rank has fewer than {local} patches in epoch {epoch} (per-rank patches: {counts}); "
+                "build the cache with a smaller shard_clips, or use fewer ranks or a smaller batch")
+        return steps
+
+    def _locate(self, step: int, batch_size: int, seed: int, world: int) -> tuple[int, int]:
+        key = (batch_size, seed, world)
+        cum = self._cumulative.setdefault(key, [0])
+        while cum[-1] <= step:
+            cum.append(cum[-1] + self.steps_in_epoch(len(cum) - 1, batch_size, seed, world))
+        epoch = int(np.searchsorted(cum, step, side="right")) - 1
+        return epoch, step - cum[epoch]
+
+    def _order(self, epoch: int, seed: int, rank: int, world: int) -> np.ndarray:
+        key = (epoch, seed, rank, world)
+        order = self._epochs.get(key)
+        if order is None:
+            parts = []
+            for s in self._deal(seed, epoch, world)[rank]:
+                members = self._members[s]
+                parts.append(members[np.random.default_rng([int(seed), int(epoch), int(s)]).permutation(len(members))])
+            order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            if len(self._epochs) >= 2:
+                self._epochs.pop(next(iter(self._epochs)))
+            self._epochs[key] = order
+        return order
+
+    def local_batch_indices(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+        """Positions of rank ``rank``'s share (``batch_size / world_size``) of global batch ``step``."""
+        if batch_size % world_size:
+            raise ValueError(f"batch_size {batch_size} must be divisible by the number of processes {world_size}")
+        local = batch_size // world_size
+        epoch, offset = self._locate(step, batch_size, seed, world_size)
+        order = self._order(epoch, seed, rank, world_size)
+        return torch.from_numpy(order[offset * local:(offset + 1) * local].copy())
+
+    def shards_of_rank(self, epoch: int, seed: int, rank: int, world_size: int) -> list[int]:
+        """The shards rank ``rank`` reads in ``epoch``."""
+        return [int(s) for s in self._deal(seed, epoch, world_size)[rank]]
+
+    def _view(self, rows, clip_rows, class_idx):
+        return type(self)(self.path, _rows=rows, _clip_rows=clip_rows, _class_idx=class_idx,
+                          shuffle_shards=self.shuffle_shards)
+
+
+def open_cache(path: str | Path) -> CachedPatchSet:
+    """Open a complete cache entry (a folder made by :func:`build_cache`)."""
+    return CachedPatchSet(path)
+
+
+def cached_patchset(clips, config="vggish", *, root: str | Path | None = None, in_memory: bool = True,
+                    shard_clips: int = 2048, num_workers: int = 0, pad_short: bool = True, dtype: str = "float32",
+                    progress: bool = True):
+    """``build_patchset`` with a cache: the patches of ``clips`` under ``config``, computed once.
+
+    Args:
+        in_memory: return an in-memory :class:`~audiolib.data.patches.PatchSet` (``True``) or the
+            memory-mapped :class:`CachedPatchSet` (``False``; for corpora larger than memory).
+        other arguments: as :func:`build_cache`.
+
+    The first call featurises (in ``num_workers`` processes) and stores; later calls with the
+    same dataset and configuration only read. The result equals ``build_patchset(clips, config)``
+    exactly (float32).
+    """
+    path = build_cache(clips, config, root=root, shard_clips=shard_clips, num_workers=num_workers,
+                       pad_short=pad_short, dtype=dtype, progress=progress)
+    data = CachedPatchSet(path)
+    return data.to_patchset() if in_memory else data
+
+
+def list_caches(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per complete entry: folder, dataset, key, clips, patches, shards, MiB, created."""
+    root = Path(root) if root is not None else cache_root()
+    rows = []
+    for meta_file in sorted(root.glob("*/meta.json")):
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        size = sum(f.stat().st_size for f in meta_file.parent.iterdir() if f.is_file())
+        rows.append({"folder": meta_file.parent.name, "dataset": meta["parts"]["dataset"], "key": meta["key"],
+                     "clips": meta["n_clips"], "patches": meta["n_patches"], "shards": len(meta["shards"]),
+                     "patch_shape": "x".join(map(str, meta["patch_shape"])), "dtype": meta["dtype"],
+                     "mib": round(size / 2**20, 2), "created": meta["created"]})
+    return pd.DataFrame(rows, columns=["folder", "dataset", "key", "clips", "patches", "shards", "patch_shape",
+                                       "dtype", "mib", "created"])
+
+
+def remove_cache(path: str | Path) -> None:
+    """Delete a cache entry (or an unfinished ``.partial`` build)."""
+    path = Path(path)
+    if not ((path / "meta.json").exists() or path.name.endswith(".partial")):
+        raise ValueError(f"{path} is not a feature-cache entry; refusing to delete it")
+    shutil.rmtree(path)
