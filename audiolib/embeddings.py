@@ -123,9 +123,10 @@ def fit_pca(embeddings: np.ndarray, *, n_components: int = EMBEDDING_DIM, whiten
 
     The rows of ``eigen_vectors`` are the principal directions (eigenvectors of the covariance,
     largest variance first, sign fixed so that each row's largest-magnitude entry is positive),
-    each divided by ``sqrt(eigenvalue + eps)`` when ``whiten``: the output then has zero mean,
+    each divided by ``sqrt(eigenvalue)`` when ``whiten``: the output then has zero mean,
     identity covariance on the fitting data, and clipping to [-2, 2] cuts about 5 % of values.
-    Directions with (near) zero variance stay zero rather than being amplified.
+    Directions whose variance is below ``eps`` times the largest give 0 rather than being
+    amplified.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2:
@@ -145,7 +146,8 @@ def fit_pca(embeddings: np.ndarray, *, n_components: int = EMBEDDING_DIM, whiten
     signs = np.sign(vectors[np.arange(len(vectors)), np.abs(vectors).argmax(axis=1)])
     vectors *= np.where(signs == 0, 1.0, signs)[:, None]
     if whiten:
-        scale = np.where(values > eps * max(values.max(), eps), 1.0 / np.sqrt(values + eps), 0.0)
+        usable = values > eps * max(float(values.max()), np.finfo(np.float64).tiny)
+        scale = np.where(usable, 1.0 / np.sqrt(np.where(usable, values, 1.0)), 0.0)
         vectors = vectors * scale[:, None]
     return PCAParams(vectors, mean[:, None])
 
