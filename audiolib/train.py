@@ -115,7 +115,8 @@ class TrainConfig:
         amp: bf16 autocast on CUDA (ignored on CPU).
         channels_last: NHWC memory layout for 4-d inputs on CUDA (ignored on CPU).
         compile: ``torch.compile`` the training model (works on CPU too, after a long compile);
-            ``compile_mode`` is passed as its ``mode`` (e.g. ``"max-autotune"``).
+            ``compile_mode`` and ``compile_backend`` are passed as its ``mode`` (e.g.
+            ``"max-autotune"``) and ``backend`` (``"eager"`` traces without generating code).
             :func:`speed_switches` gives the three switches of a profile.
         eval_every: evaluate ``val_set`` every this many steps (and at the end).
         monitor: metric of ``evaluate_fn``'s dict whose maximum is kept as the best model.
@@ -161,6 +162,7 @@ class TrainConfig:
     data_on_device: bool | str = "auto"
     sync_batchnorm: bool = False
     compile_mode: str | None = None
+    compile_backend: str = "inductor"
 
     def __post_init__(self):
         if self.steps < 1:
@@ -476,7 +478,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
         train_model = nn.parallel.DistributedDataParallel(
             train_model, device_ids=[device.index] if cuda else None, gradient_as_bucket_view=True)
     if config.compile:
-        train_model = torch.compile(train_model, mode=config.compile_mode)
+        train_model = torch.compile(train_model, mode=config.compile_mode, backend=config.compile_backend)
     use_amp = config.amp and cuda
 
     if callable(getattr(train_set, "local_batch_indices", None)):
@@ -519,7 +521,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
             values = _dist.reduce_mean(torch.stack(pending_losses)).tolist()
             for k, v in enumerate(values):
                 if not math.isfinite(v):
-                    bad = done - len(values) + k
+                    bad = done - len(values) + k + 1  # 1-based, as history's step column
                     raise FloatingPointError(f"training loss became {v} at step {bad}; lower the learning rate")
             pending_losses = []
 
