@@ -40,14 +40,12 @@ class AudioError(ValueError):
 
 
 class AudioInfo(NamedTuple):
-    """Header facts of an audio file (nothing decoded)."""
+    """Header facts of an audio file (nothing decoded): ``(sample_rate, frames, channels, duration)``."""
 
     sample_rate: int
     frames: int
     channels: int
     duration: float  # seconds
-    format: str  # e.g. "WAV", "FLAC", "OGG"
-    subtype: str  # e.g. "PCM_16", "VORBIS"
 
 
 def info(path) -> AudioInfo:
@@ -85,8 +83,6 @@ def info(path) -> AudioInfo:
         frames=frames,
         channels=int(meta.channels),
         duration=frames / meta.samplerate if meta.samplerate else 0.0,
-        format=str(meta.format),
-        subtype=str(meta.subtype),
     )
 
 

@@ -44,7 +44,7 @@ __all__ = [
 
 COMPLETE_MARKER = ".complete"
 _CHUNK = 1 << 20
-_USER_AGENT = "audiolib-downloader/0.1 (+https://pypi.org/project/audiolib)"
+_USER_AGENT = "audiolib-downloader/0.1"
 
 
 class DownloadError(OSError):

@@ -102,6 +102,10 @@ __all__ = [
 #: "X" (uncertain) class of the six categories that have one: 29 fine outputs.
 DEFAULT_FINE_PER_COARSE = (4, 5, 1, 4, 5, 4, 5, 1)
 
+#: Bumped whenever the synthesis changes, so that caches keyed by ``SyntheticSpec.key()`` and
+#: results that record it never mix audio from different generator versions.
+GENERATOR_VERSION = 2
+
 #: SONYC-UST v1 (DCASE 2019 Task 5) names by SONYC code, from dcase-ust-taxonomy.yaml.
 SONYC_COARSE = {
     "1": "engine", "2": "machinery-impact", "3": "non-machinery-impact", "4": "powered-saw",
@@ -205,6 +209,7 @@ class SyntheticSpec:
     def key(self) -> str:
         """Short hash of everything but ``n_clips`` (the same key means the same clip ``i``)."""
         params = {k: v for k, v in asdict(self).items() if k != "n_clips"}
+        params["generator_version"] = GENERATOR_VERSION
         return hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:10]
 
 
@@ -345,13 +350,14 @@ def _render(spec: SyntheticSpec, events: list[Event], n: int, rng: np.random.Gen
     info = _class_info(spec)
     bg_rms = 10.0 ** (rng.uniform(*spec.background_db) / 20.0)
     out = _background(rng, n, sr, bg_rms)
+    bg_rms = _rms(out)  # SNRs are relative to the whole background, hum included
     for event in events:
         start = min(n - 1, int(round(event.onset * sr)))
         length = max(1, min(n - start, int(round(event.duration * sr))))
         family = FAMILIES[info.coarse_index[event.class_index]]
         x = family.render(rng, event.u, length, sr)
         x = x * _fade(length, sr, 0.01)
-        rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+        rms = _rms(x)
         if rms > 0:
             out[start:start + length] += x * np.float32(bg_rms * 10.0 ** (event.snr_db / 20.0) / rms)
     peak = float(np.max(np.abs(out)))
@@ -367,15 +373,23 @@ def _background(rng, n: int, sr: int, rms: float) -> np.ndarray:
     magnitude = np.exp(np.float32(-beta / 2.0) * _log_freqs(m, sr))
     magnitude[0] = 0.0
     noise = _random_phase(rng, magnitude, m)[:n]
-    noise *= np.float32(rms / max(float(np.sqrt(np.mean(noise.astype(np.float64) ** 2))), 1e-12))
-    mains = 50.0 if rng.random() < 0.5 else 60.0
+    noise *= np.float32(rms / max(_rms(noise), 1e-12))
+    mains = 50 if rng.random() < 0.5 else 60
     hum_level = rms * 10.0 ** (rng.uniform(-24.0, -8.0) / 20.0) * math.sqrt(2.0)
-    t_phase = _wrapped_phase_const(mains, n, sr, rng.uniform(0, 2 * math.pi))
+    # one exact period block of the hum (sr / gcd(sr, mains) samples), tiled: cheap and exact
+    block = sr // math.gcd(sr, mains)
+    t_phase = _wrapped_phase_const(mains, block, sr, rng.uniform(0, 2 * math.pi))
     hum = np.sin(t_phase)
     for h, amp in ((2, rng.uniform(0.1, 0.6)), (3, rng.uniform(0.05, 0.4))):
         hum += np.float32(amp) * np.sin(np.float32(h) * t_phase)
-    noise += np.float32(hum_level) * hum
+    hum *= np.float32(hum_level)
+    reps = -(-n // block)
+    noise += np.tile(hum, reps)[:n]
     return noise
+
+
+def _rms(x: np.ndarray) -> float:
+    return math.sqrt(float(np.dot(x, x)) / max(1, x.shape[0]))
 
 
 @functools.lru_cache(maxsize=64)
@@ -395,11 +409,16 @@ def _log_freqs(m: int, sr: int) -> np.ndarray:
 
 
 def _random_phase(rng, magnitude: np.ndarray, m: int) -> np.ndarray:
-    """A length-``m`` signal with the given rfft magnitude and uniformly random phases."""
-    phase = rng.random(magnitude.shape[0], dtype=np.float32) * np.float32(2 * np.pi)
-    spectrum = np.empty(magnitude.shape[0], dtype=np.complex64)
-    spectrum.real = magnitude * np.cos(phase)
-    spectrum.imag = magnitude * np.sin(phase)
+    """Noise of length ``m`` whose rfft has the given mean magnitude profile.
+
+    Each bin gets independent uniform real and imaginary parts (random phase, random
+    magnitude, as in real noise); cheaper than Gaussian draws or cos/sin of a phase.
+    """
+    k = magnitude.shape[0]
+    parts = rng.random(2 * k, dtype=np.float32)
+    parts -= np.float32(0.5)
+    spectrum = parts.view(np.complex64)
+    spectrum *= magnitude
     return scipy.fft.irfft(spectrum, n=m).astype(np.float32, copy=False)
 
 
@@ -474,12 +493,16 @@ def _am_texture(rng, u, n, sr):
     rate = _logmap(u, 3.0, 40.0) * rng.uniform(0.95, 1.05)
     centre = _logmap(u, 150.0, 1500.0) * rng.uniform(0.85, 1.15)
     carrier = _band_noise(rng, n, sr, centre, rng.uniform(0.6, 1.4))
-    wobble = 1.0 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * np.arange(n) / sr)
-    cyc = _phase(rate * wobble, sr, rng.uniform(0, 2 * np.pi))
-    depth = np.float32(rng.uniform(0.6, 1.0))
-    modulator = (np.float32(1.0) - depth) + depth * (np.float32(0.5) + np.float32(0.5) * np.sin(cyc)) ** np.float32(
-        rng.uniform(1.0, 3.0))
-    return carrier * modulator
+    wobble = np.sin(_wrapped_phase_const(rng.uniform(0.1, 0.5), n, sr))
+    wobble *= np.float32(0.05 * rate)
+    wobble += np.float32(rate)
+    cyc = _phase(wobble, sr, rng.uniform(0, 2 * np.pi))  # AM phase, rate +-5 %
+    depth = rng.uniform(0.6, 1.0)
+    # the modulator is periodic in the phase: evaluate it through a 2048-point table
+    table = np.linspace(0, 2 * np.pi, 2048, endpoint=False, dtype=np.float32)
+    table = ((1.0 - depth) + depth * (0.5 + 0.5 * np.sin(table)) ** rng.uniform(1.0, 3.0)).astype(np.float32)
+    index = (cyc * np.float32(2048 / (2 * np.pi))).astype(np.int32) & 2047
+    return carrier * table[index]
 
 
 def _click_train(rng, u, n, sr):
@@ -530,8 +553,8 @@ def _sweep(rng, u, n, sr):
     span = rng.uniform(0.3, 0.8)  # octaves
     period = rng.uniform(0.25, 1.0)
     direction = 1.0 if rng.random() < 0.5 else -1.0
-    saw = (np.arange(n) / (period * sr) + rng.random()) % 1.0
-    freq = centre * 2.0 ** (direction * span * (saw - 0.5))
+    saw = _wrapped_phase_const(1.0 / period, n, sr, 2 * np.pi * rng.random()) * np.float32(1 / (2 * np.pi))
+    freq = np.exp2((saw - np.float32(0.5)) * np.float32(direction * span)) * np.float32(centre)
     phase = _phase(freq, sr)
     top = centre * 2.0 ** (span / 2)
     rolloff = rng.uniform(0.7, 1.5)
@@ -543,9 +566,12 @@ def _fm_tone(rng, u, n, sr):
     rate = _logmap(u, 0.4, 12.0) * rng.uniform(0.95, 1.05)
     carrier = rng.uniform(500.0, 1600.0)
     depth = rng.uniform(0.15, 0.5)  # octaves, peak to peak
-    cyc = (np.arange(n) * (rate / sr) + rng.random()) % 1.0
-    shape = np.sin(2 * np.pi * cyc) if rng.random() < 0.5 else 4.0 * np.abs(cyc - 0.5) - 1.0
-    freq = np.minimum(carrier * 2.0 ** (depth / 2 * shape), 0.45 * sr)
+    phase = _wrapped_phase_const(rate, n, sr, 2 * np.pi * rng.random())
+    if rng.random() < 0.5:
+        shape = np.sin(phase)
+    else:  # triangle
+        shape = np.abs(phase * np.float32(1 / np.pi) - np.float32(1.0)) * np.float32(2.0) - np.float32(1.0)
+    freq = np.minimum(np.exp2(shape * np.float32(depth / 2)) * np.float32(carrier), np.float32(0.45 * sr))
     top = carrier * 2.0 ** (depth / 2)
     amps = [1.0] + [(a if h * top < 0.45 * sr else 0.0) for h, a in ((2, rng.uniform(0.2, 0.6)),
                                                                       (3, rng.uniform(0.1, 0.3)))]
@@ -562,7 +588,8 @@ def _harmonic_melody(rng, u, n, sr):
     steps = rng.choice(_PENTATONIC, size=n_notes)
     f0 = np.repeat(centre * 2.0 ** (steps / 12.0), note_len)[:n]
     glide = max(1, int(0.012 * sr))
-    f0 = np.convolve(np.pad(f0, (glide - 1, 0), mode="edge"), np.full(glide, 1.0 / glide), mode="valid")
+    padded = np.cumsum(np.pad(f0, (glide, 0), mode="edge"))
+    f0 = (padded[glide:] - padded[:-glide]) / glide  # 12 ms moving average: short glides
     local = (np.arange(n) % note_len).astype(np.float32) / np.float32(sr)
     tau = np.float32(rng.uniform(0.1, 0.6))
     envelope = np.minimum(local / np.float32(0.01), 1.0) * np.exp(-local / tau)
@@ -579,11 +606,12 @@ _VOWELS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530
 def _voice_buzz(rng, u, n, sr):
     f0 = _logmap(u, 85.0, 330.0) * rng.uniform(0.97, 1.03)
     scale = _logmap(u, 0.85, 1.3)
-    t = np.arange(n) / sr
-    contour = f0 * 2.0 ** ((2.0 / 12.0) * np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * t + rng.uniform(0, 6.3)))
-    cycles = np.cumsum(contour / sr) + rng.random()
+    drift = np.sin(_wrapped_phase_const(rng.uniform(0.2, 0.8), n, sr, rng.uniform(0, 2 * np.pi)))
+    contour = np.exp2(drift * np.float32(2.0 / 12.0)) * np.float32(f0 / sr)  # +-2 semitones
+    cycles = np.cumsum(contour, dtype=np.float64)
+    cycles += rng.random()
     pulses = np.zeros(n, dtype=np.float32)
-    pulses[1:][np.diff(np.floor(cycles)) > 0] = 1.0
+    pulses[1:][np.diff(np.floor(cycles)) > 0] = 1.0  # one glottal pulse per period
     formants = _VOWELS[rng.integers(len(_VOWELS))] * scale
     widths = np.array([80.0, 110.0, 160.0]) * rng.uniform(0.8, 1.3)
     levels = np.array([1.0, 0.5, 0.25])
@@ -598,8 +626,11 @@ def _voice_buzz(rng, u, n, sr):
     voiced = _fft_shape(pulses - pulses.mean(), sr, gain)
     syllable = np.float32(0.5) + np.float32(0.5) * np.sin(
         _wrapped_phase_const(rng.uniform(3.0, 6.0), n, sr, rng.uniform(0, 2 * np.pi)))
-    breath = np.float32(0.05 * (np.std(voiced) + 1e-9)) * rng.standard_normal(n).astype(np.float32)
-    return (voiced + breath) * syllable ** np.float32(1.5)
+    breath = rng.random(n, dtype=np.float32)
+    breath -= np.float32(0.5)
+    breath *= np.float32(0.05 * math.sqrt(12.0) * _rms(voiced))  # 5 % of the voiced RMS
+    voiced += breath
+    return voiced * (syllable * np.sqrt(syllable))  # syllable ** 1.5
 
 
 def _noise_burst(rng, u, n, sr):
@@ -661,6 +692,9 @@ def load_synthetic(n_clips: int = 1000, seed: int = 0, *, spec: SyntheticSpec | 
         spec = SyntheticSpec(n_clips=n_clips, seed=seed, **overrides)
     elif overrides:
         raise ValueError(f"load_synthetic: pass either spec or overrides, not both ({sorted(overrides)})")
+    elif (n_clips, seed) != (1000, 0) and (n_clips, seed) != (spec.n_clips, spec.seed):
+        raise ValueError(f"load_synthetic: n_clips={n_clips}, seed={seed} disagree with spec "
+                         f"(n_clips={spec.n_clips}, seed={spec.seed}); set them in the spec")
     taxonomy = synthetic_taxonomy(spec.fine_per_coarse)
     codes = list(taxonomy.fine)
     order = {code: k for k, code in enumerate(codes)}
@@ -680,7 +714,7 @@ def load_synthetic(n_clips: int = 1000, seed: int = 0, *, spec: SyntheticSpec | 
     description = (
         f"synthetic corpus ({spec.n_clips} clips x {spec.clip_seconds:g} s at {spec.sample_rate} Hz, "
         f"{len(taxonomy.coarse)} coarse / {len(codes)} fine classes, Zipf exponent {spec.zipf_exponent:g}, "
-        f"seed {spec.seed}, spec {spec.key()}; generated, not real recordings)"
+        f"seed {spec.seed}, generator v{GENERATOR_VERSION}, spec {spec.key()}; generated, not real recordings)"
     )
     return ClipSet(
         name="synthetic",
