@@ -1,0 +1,57 @@
+"""Experiment helpers for Hershey et al. 2017 ("CNN architectures for large-scale audio classification").
+
+- :mod:`.data`: the corpus, balanced evaluation sets, label subsets, training-set sizes.
+- :mod:`.training`: train and evaluate a model, complexity and Table 2 tables, per-class tables.
+- :mod:`.scaling`: label-set size (Table 3) and training-set size (Table 4).
+- :mod:`.transfer`: embeddings vs log-mel patches on a small labelled set (sec. 4.4).
+- :mod:`.framewise`: frame-wise outputs over a recording (Fig. 2) and tagger checkpoints.
+- :mod:`.paper`: the paper's own numbers, to set beside ours.
+
+>>> from audiolib import h17
+>>> h17.label_subset_sizes(128, [1.0, 0.1, 0.013])
+[128, 13, 2]
+"""
+
+from . import paper
+from .data import (
+    H17Data,
+    balanced_eval_rows,
+    class_names,
+    coarse_targets,
+    label_subset_sizes,
+    load_patches,
+    most_frequent_classes,
+    nested_subsets,
+    prepare_corpus,
+    repatch,
+    split_corpus,
+    training_sizes,
+    with_targets,
+)
+from .framewise import Framewise, framewise_scores, load_tagger, recording_patches, save_tagger
+from .scaling import label_set_experiment, label_subsets, training_size_experiment
+from .training import (
+    ARCHITECTURES,
+    METRICS,
+    Trained,
+    best_of,
+    build_model,
+    complexity_table,
+    evaluate_clips,
+    per_class_table,
+    table2,
+    tidy_per_class,
+    train_and_evaluate,
+    wide,
+)
+from .transfer import SmallSet, embedding_patchset, embedding_transfer, real_small_set, synthetic_small_set, transfer_table
+
+__all__ = [
+    "ARCHITECTURES", "METRICS", "Framewise", "H17Data", "SmallSet", "Trained", "balanced_eval_rows", "best_of",
+    "build_model", "class_names", "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer",
+    "evaluate_clips", "framewise_scores", "label_set_experiment", "label_subset_sizes", "label_subsets",
+    "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper", "per_class_table",
+    "prepare_corpus", "real_small_set", "recording_patches", "repatch", "save_tagger", "split_corpus",
+    "synthetic_small_set", "table2", "tidy_per_class", "train_and_evaluate", "training_size_experiment",
+    "training_sizes", "transfer_table", "wide", "with_targets",
+]

@@ -1,0 +1,241 @@
+"""Data for the H17 experiments: the corpus, balanced evaluation sets, label and training subsets.
+
+H17 trains on 0.96 s log-mel patches that inherit their video's labels, and evaluates on a
+*balanced* set of videos (roughly the same number of examples of every class), scoring a video
+by averaging its patches' scores. Here the embedded default corpus stands in for YouTube-100M:
+its ``train`` split trains, and the evaluation set is a balanced selection from the clips of the
+``validate`` and ``test`` splits (no model selection uses them).
+
+>>> data = prepare_corpus(n_clips=200, seed=0, eval_per_class=5)      # doctest: +SKIP
+>>> data.train.patches.shape, data.eval.n_clips                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data import load_dataset
+from ..data.base import ClipSet
+from ..data.patches import PatchSet
+
+
+@dataclass
+class H17Data:
+    """A corpus split for an H17 experiment.
+
+    Attributes:
+        clips: the whole corpus.
+        patches: 96x64 patches of every clip (clip rows are ``clips`` rows).
+        train_rows: clip rows that train.
+        eval_rows: clip rows of the balanced evaluation set.
+        train: :class:`PatchSet` of the training clips.
+        eval: :class:`PatchSet` of the evaluation clips.
+        eval_per_class: the target number of positives per class in ``eval``.
+    """
+
+    clips: ClipSet
+    patches: PatchSet
+    train_rows: np.ndarray
+    eval_rows: np.ndarray
+    train: PatchSet
+    eval: PatchSet
+    eval_per_class: int
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.clips.classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        return class_names(self.clips)
+
+    @property
+    def train_prior(self) -> np.ndarray:
+        """Fraction of training clips carrying each class ``[C]`` (H17's "prior")."""
+        return self.train.clip_targets.numpy().mean(axis=0)
+
+    def describe(self) -> str:
+        """One line naming the data, for every table caption."""
+        counts = self.eval.clip_targets.numpy().sum(axis=0)
+        return (f"{self.clips.description}; train: {len(self.train_rows)} clips / {len(self.train)} patches "
+                f"(split 'train'); balanced evaluation set: {len(self.eval_rows)} clips from the 'validate' and "
+                f"'test' splits, target {self.eval_per_class} per class (positives per class "
+                f"{int(counts.min())}-{int(counts.max())})")
+
+
+def class_names(clips: ClipSet) -> list[str]:
+    """Readable class names (the taxonomy's, else the codes)."""
+    tax = clips.taxonomy
+    return [(tax.fine.get(c) or tax.coarse.get(c) or c) if tax is not None else str(c) for c in clips.classes]
+
+
+def load_patches(clips: ClipSet, config="vggish", *, num_workers: int = 0, progress: bool = False) -> PatchSet:
+    """Patches of every clip, through the feature cache when it is available."""
+    try:
+        from ..cache import cached_patchset
+    except ImportError:  # the cache is optional: compute directly
+        from ..data.patches import build_patchset
+        return build_patchset(clips, config, progress=progress)
+    return cached_patchset(clips, config, num_workers=num_workers, progress=progress)
+
+
+def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Rows of a balanced evaluation set: about ``per_class`` positives of every class.
+
+    Greedy, rarest class first: for each class (in increasing order of available positives),
+    add randomly chosen clips carrying it until it has ``per_class`` positives among the chosen
+    clips or none are left. Co-occurring labels make frequent classes exceed ``per_class``; a
+    class with fewer than ``per_class`` clips gets all of them ("where the data allows").
+
+    Args:
+        targets: ``[n_clips, C]`` multi-hot labels of the candidate clips.
+        per_class: target positives per class (>= 1).
+        seed: seeds the random choice.
+
+    Returns:
+        Sorted candidate row indices.
+
+    >>> y = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [1, 1]])
+    >>> rows = balanced_eval_rows(y, 1, seed=0)
+    >>> bool((y[rows].sum(axis=0) >= 1).all()), len(rows) <= 2
+    (True, True)
+    """
+    y = np.asarray(targets) > 0.5
+    if y.ndim != 2:
+        raise ValueError(f"balanced_eval_rows: targets must be [n_clips, C], got shape {y.shape}")
+    if per_class < 1:
+        raise ValueError(f"balanced_eval_rows: per_class must be >= 1, got {per_class}")
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(len(y), dtype=bool)
+    available = y.sum(axis=0)
+    for c in np.argsort(available, kind="stable"):
+        have = int(y[chosen, c].sum())
+        if have >= per_class:
+            continue
+        candidates = np.flatnonzero(y[:, c] & ~chosen)
+        take = rng.permutation(candidates)[:per_class - have]
+        chosen[take] = True
+    return np.flatnonzero(chosen)
+
+
+def most_frequent_classes(targets: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` classes with the most positive clips (ties: lower index first)."""
+    counts = np.asarray(targets).sum(axis=0)
+    if not 1 <= n <= len(counts):
+        raise ValueError(f"most_frequent_classes: n must be in 1..{len(counts)}, got {n}")
+    return np.argsort(-counts, kind="stable")[:n]
+
+
+def label_subset_sizes(n_classes: int, fractions) -> list[int]:
+    """``max(1, round(f * n_classes))`` for each fraction (H17: 30K, 3K = 10 %, 400 = 1.3 %).
+
+    >>> label_subset_sizes(64, [1.0, 0.1, 0.013])
+    [64, 6, 1]
+    """
+    sizes = []
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ValueError(f"label fractions must be in (0, 1], got {f}")
+        sizes.append(max(1, int(round(f * n_classes))))
+    return sizes
+
+
+def training_sizes(n_train: int, n_sizes: int, ratio: float) -> list[int]:
+    """A geometric series of training-set sizes ending at ``n_train``: ``n_train / ratio**k``.
+
+    >>> training_sizes(1000, 4, 4.0)
+    [16, 62, 250, 1000]
+    """
+    if n_sizes < 1:
+        raise ValueError(f"training_sizes: n_sizes must be >= 1, got {n_sizes}")
+    if ratio <= 1:
+        raise ValueError(f"training_sizes: ratio must be > 1, got {ratio}")
+    sizes = [int(n_train / ratio ** k) for k in range(n_sizes - 1, -1, -1)]
+    if sizes[0] < 1:
+        raise ValueError(f"training_sizes: {n_sizes} sizes at ratio {ratio} from {n_train} clips leave fewer than "
+                         f"one clip; use fewer sizes or a smaller ratio")
+    return sizes
+
+
+def nested_subsets(n: int, sizes, seed: int = 0) -> list[np.ndarray]:
+    """Nested random subsets of ``range(n)`` (each contains the smaller ones), one per size."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(order[:s]) for s in sizes]
+
+
+def repatch(patches: PatchSet, frames: int) -> PatchSet:
+    """Cut each patch into ``patches.patches.shape[1] // frames`` non-overlapping shorter patches.
+
+    H17's transfer baseline uses 64x20 log-mel patches: from 96-frame patches this gives four
+    20-frame patches each (frames 0-79; the last 16 frames of every 0.96 s are not used).
+    Targets and clip indices follow their patch.
+    """
+    n, total, mels = patches.patches.shape[-3:]
+    k = total // frames
+    if k < 1:
+        raise ValueError(f"repatch: patches of {total} frames are shorter than {frames}")
+    x = patches.patches[..., :k * frames, :].reshape(n * k, frames, mels)
+    return PatchSet(x.contiguous(), patches.targets.repeat_interleave(k, 0),
+                    patches.clip_index.repeat_interleave(k, 0), patches.clip_targets, list(patches.clip_ids),
+                    list(patches.classes))
+
+
+def with_targets(patches: PatchSet, clip_targets: np.ndarray, classes: list[str]) -> PatchSet:
+    """The same patches labelled with other clip targets ``[n_clips, C']`` (e.g. coarse labels)."""
+    clip_targets = torch.as_tensor(np.asarray(clip_targets), dtype=torch.float32)
+    if clip_targets.shape[0] != patches.n_clips:
+        raise ValueError(f"with_targets: {clip_targets.shape[0]} clip rows for {patches.n_clips} clips")
+    return PatchSet(patches.patches, clip_targets[patches.clip_index], patches.clip_index, clip_targets,
+                    list(patches.clip_ids), list(classes))
+
+
+def coarse_targets(clips: ClipSet) -> tuple[np.ndarray, list[str]]:
+    """Clip targets at the taxonomy's coarse level ``[n_clips, n_coarse]`` and the coarse codes."""
+    if clips.taxonomy is None:
+        raise ValueError(f"dataset {clips.name!r} has no taxonomy, so it has no coarse labels")
+    coarse = list(clips.taxonomy.coarse)
+    fine = clips.targets()
+    mapping = np.zeros((len(clips.classes), len(coarse)), dtype=np.float32)
+    for k, code in enumerate(clips.classes):
+        mapping[k, coarse.index(clips.taxonomy.parent[code])] = 1.0
+    return (fine @ mapping > 0).astype(np.float32), coarse
+
+
+def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fine_per_coarse=None,
+                   config="vggish", num_workers: int = 0, progress: bool = False) -> H17Data:
+    """The default corpus, its patches, its training clips and a balanced evaluation set.
+
+    Args:
+        n_clips: corpus size (clips of 10 s).
+        seed: corpus seed; also seeds the evaluation-set choice.
+        eval_per_class: target positives per class in the evaluation set.
+        fine_per_coarse: fine classes per coarse category (default: the corpus default, 29
+            classes); e.g. ``(16,) * 8`` for 128 classes.
+        config: front end (default the VGGish / H17 one: 96x64 patches).
+        num_workers: processes that compute features the first time.
+    """
+    kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
+    clips = load_dataset("synthetic", n_clips=n_clips, seed=seed, **kw)
+    patches = load_patches(clips, config, num_workers=num_workers, progress=progress)
+    return split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed)
+
+
+def split_corpus(clips: ClipSet, patches: PatchSet, *, eval_per_class: int, seed: int = 0,
+                 rows: np.ndarray | None = None) -> H17Data:
+    """Train on the ``train`` split, evaluate on a balanced choice from the other splits.
+
+    ``rows`` restricts both to a part of the corpus (e.g. the large part of a transfer split).
+    """
+    rows = np.arange(len(clips)) if rows is None else np.asarray(rows)
+    split = clips.manifest["split"].to_numpy()[rows]
+    train_rows = rows[split == "train"]
+    held_out = rows[split != "train"]
+    if len(train_rows) == 0 or len(held_out) == 0:
+        raise ValueError(f"{clips.name}: {len(rows)} clips give {len(train_rows)} training and {len(held_out)} "
+                         f"held-out clips; use more clips")
+    eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
+    return H17Data(clips, patches, train_rows, eval_rows, patches.subset_clips(train_rows),
+                   patches.subset_clips(eval_rows), eval_per_class)

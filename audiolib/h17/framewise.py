@@ -1,0 +1,149 @@
+"""Frame-wise outputs over a long recording (H17 Fig. 2) and a checkpoint format that can tag files.
+
+A recording is turned into its log-mel spectrogram, cut into 96-frame (0.96 s) patches every
+``hop`` frames (non-overlapping by default), and every patch is scored by the model: the
+"instantaneous" outputs the paper overlays on the spectrogram for the 16 classes with the
+highest peak.
+
+The tagger checkpoint is :func:`audiolib.train.save_checkpoint` with everything needed to
+rebuild the model in ``extra``: ``model_name``, ``model_kwargs``, ``num_classes``,
+``feature_config`` (the same keys :mod:`audiolib.embeddings` uses, so either module reads the
+other's checkpoints), plus ``classes`` and ``class_names``.
+
+>>> save_tagger("best.pt", trained, class_names=names)                         # doctest: +SKIP
+>>> model, info = load_tagger("best.pt")                                       # doctest: +SKIP
+>>> result = framewise_scores(model, waveform, sr)                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import train as _train
+from ..features import LogMelConfig, frame_patches, get_config, log_mel
+
+
+@dataclass
+class Framewise:
+    """Frame-wise scores of one recording.
+
+    Attributes:
+        start: ``[n]`` start time (s) of each scored patch.
+        end: ``[n]`` end time (s): start + 0.96 s for the VGGish front end.
+        scores: ``[n, C]`` sigmoid outputs.
+        classes: ``C`` class codes; ``class_names``: their readable names.
+        spectrogram: ``[frames, mels]`` log-mel of the whole recording.
+        frame_seconds: hop between spectrogram frames (s).
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    scores: np.ndarray
+    classes: list[str]
+    class_names: list[str]
+    spectrogram: np.ndarray
+    frame_seconds: float
+
+    def top_classes(self, k: int = 16) -> list[int]:
+        """Indices of the ``k`` classes with the highest peak score, highest first."""
+        peaks = self.scores.max(axis=0) if len(self.scores) else np.zeros(len(self.classes))
+        return np.argsort(-peaks, kind="stable")[:k].tolist()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scored patch: ``start_s, end_s`` then one column per class code."""
+        table = pd.DataFrame(self.scores, columns=self.classes)
+        table.insert(0, "end_s", np.round(self.end, 4))
+        table.insert(0, "start_s", np.round(self.start, 4))
+        return table
+
+
+def _config(config: LogMelConfig | str | dict) -> LogMelConfig:
+    if isinstance(config, LogMelConfig):
+        return config
+    if isinstance(config, dict):
+        return LogMelConfig(**config)
+    return get_config(config)
+
+
+def recording_patches(waveform: torch.Tensor, sample_rate: int, config: LogMelConfig | str | dict = "vggish",
+                      hop_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor, LogMelConfig]:
+    """``(spectrogram [frames, mels], patches [n, patch_frames, mels], config)`` of a recording."""
+    config = _config(config)
+    if waveform.dim() != 1:
+        raise ValueError(f"recording_patches: expected a mono waveform [time], got shape {tuple(waveform.shape)}")
+    spec = log_mel(waveform.float(), sample_rate, config)
+    hop = hop_frames or config.patch_step
+    if hop < 1:
+        raise ValueError(f"recording_patches: hop_frames must be >= 1, got {hop}")
+    patches = frame_patches(spec, config.patch_frames, hop)
+    if patches.shape[0] == 0:
+        seconds = waveform.shape[-1] / sample_rate
+        raise ValueError(f"the recording is {seconds:.2f} s long, shorter than one "
+                         f"{config.patch_frames * config.hop_length / config.sample_rate:.2f} s patch")
+    return spec, patches, config
+
+
+def framewise_scores(model: nn.Module, waveform: torch.Tensor, sample_rate: int, *, classes: Sequence[str],
+                     class_names: Sequence[str] | None = None, config: LogMelConfig | str | dict = "vggish",
+                     hop_frames: int | None = None, device="auto", batch_size: int = 256) -> Framewise:
+    """Score every 0.96 s patch of a recording (every ``hop_frames`` frames; default non-overlapping).
+
+    Args:
+        model: a trained classifier for ``[B, 1, patch_frames, mels]`` patches.
+        waveform: ``[time]`` mono, at ``sample_rate`` (resampled to the front end's rate).
+        classes: the model's output classes, in order.
+        config: the front end the model was trained with.
+    """
+    spec, patches, config = recording_patches(waveform, sample_rate, config, hop_frames)
+    scores = _train.predict(model, patches.unsqueeze(1), batch_size=batch_size, device=device)
+    if scores.shape[1] != len(classes):
+        raise ValueError(f"the model has {scores.shape[1]} outputs but {len(classes)} classes were given")
+    frame_s = config.hop_length / config.sample_rate
+    hop = hop_frames or config.patch_step
+    start = np.arange(len(scores)) * hop * frame_s
+    return Framewise(start, start + config.patch_frames * frame_s, scores, list(classes),
+                     list(class_names or classes), spec.numpy(), frame_s)
+
+
+# --- checkpoints that can tag -----------------------------------------------------------------------
+def save_tagger(path: str | Path, trained, *, class_names: Sequence[str] | None = None,
+                feature_config: LogMelConfig | str = "vggish", description: str = "") -> Path:
+    """Save a :class:`~audiolib.h17.training.Trained` model with what is needed to rebuild and use it."""
+    config = feature_config if isinstance(feature_config, str) else feature_config.to_dict()
+    extra = {"model_name": trained.name, "model_kwargs": dict(trained.model_kwargs),
+             "num_classes": len(trained.classes), "feature_config": config, "classes": list(trained.classes),
+             "class_names": list(class_names or trained.classes), "description": description}
+    return _train.save_checkpoint(path, trained.model, step=int(trained.fit.steps), extra=extra)
+
+
+def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_tagger` (or :func:`audiolib.embeddings.save_embedding_model`).
+
+    Returns ``(model in eval mode on device, extra)``; ``extra["classes"]`` falls back to
+    ``"0".."C-1"`` for checkpoints that do not name their classes.
+
+    Raises:
+        FileNotFoundError / ValueError naming ``path`` when it is missing, unreadable, or does not
+        say which model it holds.
+    """
+    from ..models import create_model
+
+    path = Path(path)
+    payload = _train.load_checkpoint(path)
+    extra = dict(payload.get("extra") or {})
+    if "model_name" not in extra or "num_classes" not in extra:
+        raise ValueError(f"checkpoint {path} does not say which model it holds (extra.model_name and "
+                         f"extra.num_classes); save it with audiolib.h17.save_tagger")
+    model = create_model(extra["model_name"], int(extra["num_classes"]), **dict(extra.get("model_kwargs") or {}))
+    _train.load_checkpoint(path, model)
+    extra.setdefault("classes", [str(k) for k in range(int(extra["num_classes"]))])
+    extra.setdefault("class_names", list(extra["classes"]))
+    extra.setdefault("feature_config", "vggish")
+    return model.to(_train.resolve_device(device)).eval(), extra
