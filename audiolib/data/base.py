@@ -82,6 +82,11 @@ class ClipSet:
         y = np.zeros((len(self.manifest), len(self.classes)), dtype=np.float32)
         for row, labels in enumerate(self.manifest["labels"]):
             for label in labels:
+                if label not in index:
+                    clip = self.manifest.iloc[row]
+                    raise ValueError(f"{self.name}: clip {clip['clip_id']} ({clip.get('path')}) has label {label!r}, "
+                                     f"which is not in the class list; scan the set first "
+                                     f"(audiolib.data.scan.scan_clips) to list such rows")
                 y[row, index[label]] = 1.0
         return y
 

@@ -2,11 +2,17 @@
 
 H17 trains on 0.96 s patches (96 frames x 64 mel bands), each labelled with its clip's
 (video-level) labels, and scores a clip by averaging its patches' scores.
+
+:func:`build_patchset` scans the clips first (:func:`audiolib.data.scan.scan_clips`), so a
+broken file is found before any feature is computed: with ``on_error="report"`` (default) the
+usable clips are featurised and the others are listed in ``PatchSet.unusable`` (record them with
+``Run.record_data(..., unusable=patches.unusable)``); with ``on_error="error"`` the first one is
+named in a ``ValueError``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -15,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..features import LogMelConfig, frame_patches, get_config, log_mel
 from .base import ClipSet
+from .scan import check_on_error, scan_clips, unusable_summary
 
 
 @dataclass
@@ -28,6 +35,12 @@ class PatchSet(Dataset):
         clip_targets: ``[n_clips, C]`` float32.
         clip_ids: ``n_clips`` ids, in ``clip_targets`` order.
         classes: ``C`` class names.
+        unusable: the dataset's unusable clips (listed by its loader or found by the scan in
+            :func:`build_patchset`), dicts ``{"clip_id", "path", "reason"}``; none of them has
+            patches here.
+        clipset: the ClipSet whose manifest rows are the rows of ``clip_targets`` (the usable
+            clips), or ``None``. When clips were found unusable its rows differ from the input
+            set's: take splits and folds from ``patches.clipset.manifest``.
 
     ``dataset[i]`` is ``(patch [1, frames, mels], target [C])``.
     """
@@ -38,6 +51,8 @@ class PatchSet(Dataset):
     clip_targets: torch.Tensor
     clip_ids: list[str]
     classes: list[str]
+    unusable: list[dict] = field(default_factory=list)
+    clipset: ClipSet | None = None
 
     def __len__(self) -> int:
         return self.patches.shape[0]
@@ -69,15 +84,19 @@ class PatchSet(Dataset):
         remap = torch.full((self.n_clips,), -1, dtype=torch.long)
         remap[clip_rows] = torch.arange(len(clip_rows))
         keep = remap[self.clip_index] >= 0
+        clipset = self.clipset.subset(clip_rows.tolist()) if self.clipset is not None else None
         return PatchSet(self.patches[keep], self.targets[keep], remap[self.clip_index[keep]],
                         self.clip_targets[clip_rows], [self.clip_ids[i] for i in clip_rows.tolist()],
-                        list(self.classes))
+                        list(self.classes), list(self.unusable), clipset)
 
     def select_classes(self, class_idx) -> "PatchSet":
         """The same patches with targets restricted to the given class columns."""
         class_idx = torch.as_tensor(np.asarray(class_idx), dtype=torch.long)
+        classes = [self.classes[i] for i in class_idx.tolist()]
+        clipset = (self.clipset.subset(np.ones(len(self.clipset), dtype=bool), classes=classes)
+                   if self.clipset is not None else None)
         return PatchSet(self.patches, self.targets[:, class_idx], self.clip_index, self.clip_targets[:, class_idx],
-                        list(self.clip_ids), [self.classes[i] for i in class_idx.tolist()])
+                        list(self.clip_ids), classes, list(self.unusable), clipset)
 
 
 def clip_patches(waveform: torch.Tensor, sample_rate: int, config: LogMelConfig, *, pad_short: bool = True) -> torch.Tensor:
@@ -95,19 +114,52 @@ def clip_patches(waveform: torch.Tensor, sample_rate: int, config: LogMelConfig,
     return frame_patches(spec, config.patch_frames, config.patch_hop)
 
 
+def patch_seconds(config: LogMelConfig) -> float:
+    """Shortest clip (seconds, at any rate) that yields one whole patch without padding.
+
+    >>> round(patch_seconds(get_config("vggish")), 4)
+    0.975
+    """
+    return (config.win_length + (config.patch_frames - 1) * config.hop_length) / config.sample_rate
+
+
 def build_patchset(clips: ClipSet, config: LogMelConfig | str = "vggish", *, pad_short: bool = True,
-                   progress: bool = True) -> PatchSet:
-    """Decode every clip of ``clips``, compute its log-mel patches and stack them.
+                   progress: bool = True, on_error: str = "report", decode: str = "auto",
+                   scan_workers: int = 0) -> PatchSet:
+    """Scan ``clips``, then decode every usable clip, compute its log-mel patches and stack them.
 
     Args:
         clips: any :class:`ClipSet`.
         config: a :class:`LogMelConfig` or preset name (default ``"vggish"``: 96x64 patches).
-        pad_short: pad a clip shorter than one patch to one patch (else: error naming it).
+        pad_short: pad a clip shorter than one patch to one patch (else such a clip is unusable:
+            reported, or an error under ``on_error="error"``).
+        on_error: ``"report"``: clips that fail the scan (missing, empty, not audio, truncated,
+            NaN/inf samples, 0 channels, labels outside the vocabulary ...) are left out and
+            listed in ``PatchSet.unusable`` with their reasons (a printed line counts them);
+            ``"error"``: a ``ValueError`` (:class:`~audiolib.data.scan.UnusableDataError`)
+            naming the first, raised before any feature is computed.
+        decode, scan_workers: passed to :func:`~audiolib.data.scan.scan_clips` as ``decode`` and
+            ``num_workers``.
 
     Returns:
-        A :class:`PatchSet`; every clip contributes at least one patch.
+        A :class:`PatchSet` of the usable clips (``clipset`` is their ClipSet, whose manifest
+        rows are the PatchSet's clip rows); every clip contributes at least one patch.
+
+    >>> from audiolib.data.synthetic import load_synthetic
+    >>> patches = build_patchset(load_synthetic(n_clips=2), progress=False)
+    >>> patches.example_shape, patches.n_clips, patches.unusable
+    ((1, 96, 64), 2, [])
     """
     config = get_config(config) if isinstance(config, str) else config
+    check_on_error(on_error)
+    report = scan_clips(clips, on_error=on_error, decode=decode, num_workers=scan_workers, progress=progress,
+                        min_seconds=0.0 if pad_short else patch_seconds(config))
+    if report.unusable:
+        print(f"build_patchset: {report.summary()}", flush=True)
+    clips = report.clips
+    if len(clips) == 0:
+        raise ValueError(f"{clips.name}: no usable clip to compute features on "
+                         f"({unusable_summary(clips.unusable, limit=3)})")
     clip_targets = torch.from_numpy(clips.targets())
     chunks, owners = [], []
     for row in tqdm(range(len(clips)), desc=f"features {clips.name}", disable=not progress, leave=False):
@@ -122,4 +174,4 @@ def build_patchset(clips: ClipSet, config: LogMelConfig | str = "vggish", *, pad
     patches = torch.cat(chunks).float().contiguous()
     clip_index = torch.cat(owners)
     return PatchSet(patches, clip_targets[clip_index], clip_index, clip_targets,
-                    clips.manifest["clip_id"].astype(str).tolist(), list(clips.classes))
+                    clips.manifest["clip_id"].astype(str).tolist(), list(clips.classes), list(clips.unusable), clips)
