@@ -127,7 +127,7 @@ class TrainConfig:
             process). Batches are the same whatever the value.
         log_every: the losses are read back from the device (one host-device synchronisation)
             every this many steps; ``history`` still has one row per step. 1 checks every loss
-            before its update; larger values keep a GPU busy.
+            before its update; larger values keep a GPU busy. ``None``: 1 on CPU, 20 on CUDA.
         data_on_device: ``"auto"`` copies an in-memory training set (a ``PatchSet``) to the GPU
             once when it takes under a quarter of the free GPU memory; ``True``/``False`` force it.
         sync_batchnorm: under torchrun on GPUs, turn batch norms into ``SyncBatchNorm`` (batch
@@ -158,7 +158,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     num_workers: int = 0
     progress: bool = True
-    log_every: int = 1
+    log_every: int | None = None
     data_on_device: bool | str = "auto"
     sync_batchnorm: bool = False
     compile_mode: str | None = None
@@ -181,7 +181,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None, got {value}")
         if self.num_workers < 0:
             raise ValueError(f"TrainConfig.num_workers must be >= 0, got {self.num_workers}")
-        if self.log_every < 1:
+        if self.log_every is not None and self.log_every < 1:
             raise ValueError(f"TrainConfig.log_every must be >= 1, got {self.log_every}")
         if self.data_on_device not in (True, False, "auto"):
             raise ValueError(f"TrainConfig.data_on_device must be True, False or 'auto', got {self.data_on_device!r}")
@@ -256,12 +256,14 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor
     return _epoch_permutation(n, seed, epoch)[offset * batch_size:(offset + 1) * batch_size].clone()
 
 
-def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, config: TrainConfig, device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The optimizer of ``config`` (Adam and AdamW fused into one kernel when ``device`` is CUDA)."""
     kw = dict(lr=config.lr, weight_decay=config.weight_decay)
+    fused = {"fused": True} if device is not None and device.type == "cuda" else {}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **kw)
+        return torch.optim.Adam(params, **kw, **fused)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **kw)
+        return torch.optim.AdamW(params, **kw, **fused)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, momentum=config.momentum, **kw)
     return torch.optim.RMSprop(params, momentum=config.momentum, **kw)
@@ -449,7 +451,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     if config.channels_last and cuda:
         model.to(memory_format=torch.channels_last)
     groups = config.param_groups(model) if config.param_groups else model.parameters()
-    optimizer = make_optimizer(groups, config)
+    optimizer = make_optimizer(groups, config, device)
     scheduler = config.scheduler(optimizer, config.steps) if config.scheduler else None
     criterion = loss_function(config, device)
 
@@ -457,7 +459,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     start_step, resumed_from, best, best_state = 0, None, {}, None
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if ckpt_dir is not None and (ckpt_dir / "last.pt").exists():
-        payload = load_checkpoint(ckpt_dir / "last.pt", model, map_location=device)
+        # on the CPU: RNG states must stay CPU tensors; weights and optimizer states are copied
+        # onto the parameters' device by load_state_dict
+        payload = load_checkpoint(ckpt_dir / "last.pt", model, map_location="cpu")
         _check_resumable(ckpt_dir / "last.pt", payload, config, world_size)
         optimizer.load_state_dict(payload["optimizer"])
         if scheduler is not None and "scheduler" in payload:
@@ -480,6 +484,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     if config.compile:
         train_model = torch.compile(train_model, mode=config.compile_mode, backend=config.compile_backend)
     use_amp = config.amp and cuda
+    log_every = config.log_every or (20 if cuda else 1)
 
     if callable(getattr(train_set, "local_batch_indices", None)):
         index_fn = _DatasetBatchIndex(train_set, config.batch_size, config.seed, rank, world_size)
@@ -515,7 +520,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
         evaluate_now = val_set is not None and (done == config.steps or bool(config.eval_every and done % config.eval_every == 0))
         checkpoint_now = ckpt_dir is not None and bool(config.checkpoint_every) and (
             done % config.checkpoint_every == 0 or done == config.steps)
-        sync_now = done % config.log_every == 0 or done == config.steps or evaluate_now or checkpoint_now
+        sync_now = done % log_every == 0 or done == config.steps or evaluate_now or checkpoint_now
         values: list[float] = []
         if sync_now:  # one host-device synchronisation (and one all-reduce) for the pending steps
             values = _dist.reduce_mean(torch.stack(pending_losses)).tolist()

@@ -184,6 +184,29 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
     assert set(payload["model"]) == set(w0)  # no "_orig_mod." prefixes
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (GPU-only path: bf16, channels_last, compile)")
+def test_gpu_speed_path_trains_checkpoints_and_resumes(tmp_path):
+    data = tiny_patches(n=256, frames=96, mels=64)
+    torch.manual_seed(0)
+    model = create_model("resnet50_audio", 4, width=0.125)
+    switches = speed_switches("full", "cuda")
+    assert switches == {"amp": True, "channels_last": True, "compile": True}
+    config = dict(batch_size=32, progress=False, device="cuda", checkpoint_dir=tmp_path, checkpoint_every=5,
+                  log_every=5, lr=3e-3, **switches)
+    first = fit(model, data, TrainConfig(steps=10, **config))
+    losses = first.history["loss"]
+    assert losses.notna().all() and np.isfinite(losses).all()
+    assert losses.iloc[-3:].mean() < losses.iloc[:3].mean()
+    assert next(model.parameters()).device.type == "cuda"
+    resumed = fit(model, data, TrainConfig(steps=15, **config))
+    assert resumed.resumed_from == 10 and len(resumed.history) == 15
+    cpu_model = create_model("resnet50_audio", 4, width=0.125)
+    load_checkpoint(tmp_path / "last.pt", cpu_model)  # weights_only, onto the CPU
+    scores = predict(model, data, device="cuda")
+    np.testing.assert_allclose(predict(cpu_model, data, device="cpu"), scores, atol=2e-3)
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 def test_checkpoints_load_with_weights_only_and_check_the_architecture(tmp_path):
     model = tiny_model()
