@@ -234,8 +234,8 @@ def embed_clipset(model: nn.Module, clips, *, frames: int = 10, pca: PCAParams |
     """
     from audiolib.data.patches import build_patchset
 
-    if patches is None:
-        patches = build_patchset(clips, feature_config, progress=progress)
+    if patches is None:  # rows must stay aligned with clips.manifest: a bad clip is an error here
+        patches = build_patchset(clips, feature_config, progress=progress, on_error="error")
     raw = embed_patches(model, patches, batch_size=batch_size, device=device)
     clip_index = patches.clip_index.numpy()
     if pca is None:

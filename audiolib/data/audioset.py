@@ -659,6 +659,24 @@ def write_hdf5_embeddings(path: str | Path, data: EmbeddingSet) -> Path:
     return path
 
 
+class _NamedHDF5Errors:
+    """Turn h5py's errors on a damaged file (``OSError``, ``RuntimeError``, ``KeyError`` ...) into an
+    :class:`AudioSetFormatError` naming the file; missing files and our own errors pass through."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or isinstance(exc, (AudioSetFormatError, FileNotFoundError)):
+            return False
+        if isinstance(exc, (OSError, RuntimeError, KeyError, ValueError)):
+            raise AudioSetFormatError(f"{self.path}: corrupt HDF5 file ({type(exc).__name__}: {exc})") from None
+        return False
+
+
 def read_hdf5_embeddings(path: str | Path, *, class_labels: str | Path | None = None,
                          name: str | None = None) -> EmbeddingSet:
     """Read a packed HDF5 file (the published ``bal_train.h5`` layout or one written here).
@@ -675,7 +693,7 @@ def read_hdf5_embeddings(path: str | Path, *, class_labels: str | Path | None = 
         hf = h5py.File(path, "r")
     except OSError as exc:
         raise AudioSetFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with hf:
+    with hf, _NamedHDF5Errors(path):
         missing = [k for k in ("x", "y", "video_id_list") if k not in hf]
         if missing:
             raise AudioSetFormatError(f"{path}: missing dataset(s) {missing}; expected x, y, video_id_list")
