@@ -159,4 +159,5 @@ def test_conv_description_registered_families_run():
     for name in ("x18_fc", "x18_residual", "x18_conv"):
         net = create_model(name, 6, width=0.125)
         assert net(torch.zeros(2, 10, 128)).shape == (2, 6)
-    assert conv_description(0.5).structure[0]["channels"] == 16
+    assert conv_description(0.5).structure[0] == {"type": "conv1d", "channels": 128, "kernel_size": 3, "pool": 2,
+                                                  "activation": "relu", "dropout": 0.0, "batch_norm": False}

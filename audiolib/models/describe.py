@@ -445,10 +445,13 @@ def residual_description(width: float = 1.0, dropout: float = 0.3, blocks: int =
 
 
 def conv_description(width: float = 1.0, dropout: float = 0.3, **kw) -> ModelDescription:
-    """Convolutional: two 3x3 conv layers (32, 64 channels) with 2x2 max-pooling over the 10x128
-    input, then a 1024-unit dense layer."""
-    return ModelDescription([{"type": "conv2d", "channels": _width(32, width), "pool": 2},
-                             {"type": "conv2d", "channels": _width(64, width), "pool": 2, "dropout": dropout},
+    """Convolutional: two 1-D convolutions along the 10 seconds (256 channels, kernel 3, the 128
+    embedding dimensions as input channels, max-pooling by 2 after each), then a 1024-unit dense
+    layer. (A ``conv2d`` stack over the 10x128 image is the alternative the API also builds; at
+    width 0.25 on a 2-core CPU it trained about four times slower.)"""
+    channels = _width(256, width)
+    return ModelDescription([{"type": "conv1d", "channels": channels, "pool": 2},
+                             {"type": "conv1d", "channels": channels, "pool": 2, "dropout": dropout},
                              {"type": "dense", "units": _width(1024, width), "dropout": dropout}],
                             name="convolutional", **kw)
 
