@@ -109,7 +109,27 @@ register(Experiment(
 # (entry owned by the T19 notebook)
 
 # --- 06: X18 AudioSet-embedding classifiers -----------------------------------------------------
-# (entry owned by the X18 notebook)
+register(Experiment(
+    name="06_embedding_classifiers",
+    reproduces="X18 Table 2 (architectures and their average), Table 3 and Figures 2-6 (dropout, L2, data size, "
+               "width, weight scale), Table 4 (execution back ends)",
+    profiles={
+        "smoke": {"N_CLIPS": 40, "EMBED_STEPS": 4, "EMBED_WIDTH": 0.125, "EMBED_BATCH": 16, "REAL_DATASETS": ["esc10"],
+                  "REAL_MAX_CLIPS": 20, "WIDTH": 0.125, "STEPS": 8, "BATCH_SIZE": 16, "EVAL_EVERY": 4,
+                  "DROPOUTS": [0.0, 0.5], "L2S": [0.0, 0.01], "DATA_FRACTIONS": [0.5, 1.0], "WIDTHS": [0.0625, 0.125],
+                  "INIT_SCALES": [0.01, 0.1], "BACKENDS": ["eager"]},
+        "quick": {"N_CLIPS": 400, "EMBED_STEPS": 200, "EMBED_WIDTH": 0.25, "REAL_MAX_CLIPS": 200, "WIDTH": 0.25,
+                  "STEPS": 300, "BATCH_SIZE": 64, "EVAL_EVERY": 25, "BACKENDS": ["eager", "compile"]},
+        "full": {"N_CLIPS": 5000, "EMBED_STEPS": 5000, "EMBED_WIDTH": 1.0, "EMBED_BATCH": 128,
+                 "REAL_MAX_CLIPS": 100000, "WIDTH": 1.0, "STEPS": 5000, "BATCH_SIZE": 256, "EVAL_EVERY": 250,
+                 "DROPOUTS": [0.0, 0.2, 0.4, 0.6, 0.8], "L2S": [0.0, 1e-5, 1e-4, 1e-3, 1e-2],
+                 "DATA_FRACTIONS": [0.1, 0.25, 0.5, 1.0], "WIDTHS": [0.125, 0.25, 0.5, 1.0],
+                 "INIT_SCALES": [0.001, 0.01, 0.1, 1.0], "BACKENDS": ["eager", "compile"]},
+    },
+    tables=("embedding_files", "table2_architectures", "table3_sweeps", "table4_backends", "curves"),
+    figures=("architectures", "fig2_dropout", "fig3_regularization", "fig4_data_size", "fig5_width",
+             "fig6_weight_scale", "backends"),
+))
 
 # --- 07: C19 progressive resizing ---------------------------------------------------------------
 # (entry owned by the C19 notebook)
