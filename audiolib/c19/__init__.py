@@ -1,0 +1,94 @@
+"""C19: Colangelo et al., "Progressive training of CNNs for acoustic events classification".
+
+ResNet-34 on log-mel images of ESC-50 (5 official folds) and UrbanSound8K (10 official folds),
+trained at full resolution (baseline) or progressively, 64x128 -> 96x214 -> 128x300, with the
+small images made either by bilinear resizing of the full one ("resize") or by fewer mel
+filters and a shorter audio extract ("mel"); staged 1cycle schedules; per-fold accuracy tables
+(their Tables 2 and 3) and box plots (Figs. 2 and 3).
+
+Modules
+-------
+:mod:`.preprocess`  silence trimming, t-second extraction, the three resolutions, bilinear resize
+:mod:`.data`        single-label datasets with folds; the on-disk feature cache per dataset and resolution
+:mod:`.training`    staged training, mixup, range tests, the cross-validation driver
+:mod:`.report`      Tables 1-3 layouts, the mixup table, box plots, range-test and schedule plots
+:mod:`.experiment`  the notebook's steps (run every dataset, save the tables)
+
+Pre-processing, as the paper gives it
+-------------------------------------
+22.05 kHz; leading and trailing silence cropped (60 dB below the loudest 2048-sample frame, the
+rule of ``librosa.effects.trim``); t seconds extracted (crop from the start, or tile a short
+clip); mel spectrogram with a 1024-sample window and a 256-sample hop, in dB; min-max to [0, 1].
+R1 64x128 (t = 1.5 s), R2 96x214 (t = 2.5 s), R3 128x300 (t = 3.5 s).
+
+The schedule (Table 1): our reading
+-----------------------------------
+The text of the paper was not available where this was written, so the staged schedule is our
+reading of its description, stated here and in the notebook, every number a parameter:
+
+===========  ==========  =============================  ====================================
+stage        resolution  epochs (``full`` profile)      peak rates (1cycle per stage)
+===========  ==========  =============================  ====================================
+baseline     R3          E1 + E2 + E3 = 60              all layers lambda_b
+progressive  R1          E1 = 20                        all layers lambda_1
+progressive  R2          E2 = 20                        last layer lambda_2, others lambda_2 / 3
+progressive  R3          E3 = 20                        last layer lambda_3, others lambda_3 / 3
+===========  ==========  =============================  ====================================
+
+Each stage: fastai's 1cycle (25 % warm-up from lambda/25, cosine annealing to lambda/25e4,
+momentum 0.95 -> 0.85 -> 0.95 in opposite phase), AdamW with weight decay 0.1, batch 64, the
+held-out fold evaluated after every epoch and the best weights reloaded before the next stage.
+Every lambda is chosen by the learning-rate range test (a tenth of the rate at the loss
+minimum). The epoch counts E1..E3 are the least certain part of this reading.
+
+>>> from audiolib import c19
+>>> sorted(c19.RESOLUTIONS)
+['R1', 'R2', 'R3']
+"""
+
+from .data import C19Data, dataset_images, load_c19_dataset, select_datasets
+from .experiment import first_folds, run_all, save_tables, schedule_curve_inputs
+from .preprocess import RESOLUTIONS, Resolution, clip_image, fit_duration, resize_images, trim_silence
+from .report import (
+    accuracy_wide,
+    mixup_wide,
+    plot_boxplots,
+    plot_range_tests,
+    plot_schedule,
+    range_test_table,
+    schedule_table,
+    with_summary,
+)
+from .training import METHODS, C19Config, ImageSet, MixupSet, cross_validate, stage_plan, train_method
+
+__all__ = [
+    "C19Config",
+    "C19Data",
+    "ImageSet",
+    "METHODS",
+    "MixupSet",
+    "RESOLUTIONS",
+    "Resolution",
+    "accuracy_wide",
+    "clip_image",
+    "cross_validate",
+    "dataset_images",
+    "first_folds",
+    "fit_duration",
+    "load_c19_dataset",
+    "mixup_wide",
+    "plot_boxplots",
+    "plot_range_tests",
+    "plot_schedule",
+    "range_test_table",
+    "resize_images",
+    "run_all",
+    "save_tables",
+    "schedule_curve_inputs",
+    "schedule_table",
+    "select_datasets",
+    "stage_plan",
+    "train_method",
+    "trim_silence",
+    "with_summary",
+]

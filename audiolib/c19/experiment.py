@@ -1,0 +1,95 @@
+"""The C19 notebook's steps as library calls: which folds, the whole cross-validation, saving tables.
+
+>>> datasets, notes = select_datasets(["esc10", "urbansound8k"], clips_per_fold=40)   # doctest: +SKIP
+>>> results = run_all(datasets, C19Config(epochs=(1, 1, 2), width=0.125), test_folds=2)  # doctest: +SKIP
+>>> save_tables(run, results, datasets, notes, config)                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from .data import C19Data, dataset_images
+from .report import range_test_table, schedule_table, with_summary
+from .training import METHODS, C19Config, CVResult, cross_validate
+
+__all__ = ["first_folds", "run_all", "data_note", "save_tables", "schedule_curve_inputs"]
+
+
+def first_folds(data: C19Data, count: int) -> list[int]:
+    """The first ``count`` folds present (all of them when ``count`` is 0 or more than there are)."""
+    if count < 0:
+        raise ValueError(f"C19: number of test folds must be >= 0, got {count}")
+    present = data.folds_present
+    return present if count == 0 else present[:count]
+
+
+def run_all(datasets: list[C19Data], config: C19Config, *, methods=METHODS, mixup_methods=(), test_folds: int = 0,
+            progress: bool = True) -> dict[str, tuple[CVResult, dict]]:
+    """Features (cached) and cross-validation for every dataset -> ``{name: (CVResult, timings)}``."""
+    out = {}
+    for data in datasets:
+        t0 = time.time()
+        images = dataset_images(data, progress=progress)
+        t1 = time.time()
+        result = cross_validate(data, images, config, methods=methods, mixup_methods=mixup_methods,
+                                test_folds=first_folds(data, test_folds), progress=progress)
+        out[data.name] = (result, {"features_s": round(t1 - t0, 1), "cross_validation_s": round(result.seconds, 1)})
+    return out
+
+
+def data_note(data: C19Data, result: CVResult, config: C19Config, profile: str) -> str:
+    """One line naming the data, the folds and the scale it ran at (goes next to every table and figure)."""
+    scale = ("the paper's scale" if config.width == 1.0 and profile == "full"
+             else f"reduced: ResNet-34 width {config.width}, epochs {list(config.epochs)} (R1, R2, R3)")
+    subset = "" if data.name == "synthetic" else "; a subset of the real data, so not the paper's figure"
+    return (f"{data.description}; held-out folds {result.test_folds} of those present {result.folds_present}; "
+            f"{scale}; profile {profile}{subset}")
+
+
+def save_tables(run, results: dict[str, tuple[CVResult, dict]], datasets: list[C19Data], notes: list[str],
+                config: C19Config) -> dict[str, pd.DataFrame]:
+    """Write ``table1_schedule``, ``table2_3_accuracy``, ``mixup_accuracy``, ``lr_range_test`` and provenance."""
+    profile = run.meta.get("profile", "interactive")
+    by_name = {d.name: d for d in datasets}
+    notes_text = " ".join(notes)
+    data_text = " | ".join(data_note(by_name[n], r, config, profile) for n, (r, _) in results.items())
+    if notes_text:
+        data_text += " | " + notes_text
+    for name, (result, timings) in results.items():
+        d = by_name[name]
+        run.record_data(name, d.fingerprint(), description=d.description, unusable=d.unusable[:50],
+                        n_unusable=len(d.unusable), folds_present=result.folds_present, test_folds=result.test_folds,
+                        n_clips=len(d))
+        run.record(f"timings_{name}", timings)
+    run.record("c19_config", config.describe())
+    run.record("data_notes", notes)
+    table = pd.concat([r.table for r, _ in results.values()], ignore_index=True)
+    schedules = pd.concat([r.schedules for r, _ in results.values()], ignore_index=True)
+    tests = [t for r, _ in results.values() for t in r.range_tests]
+    main = with_summary(table[~table["mixup"]])
+    mixup = with_summary(table[table["method"].isin(table[table["mixup"]]["method"].unique())])
+    t1 = schedule_table(schedules).melt(id_vars=["dataset", "method", "stage", "resolution", "shape", "epochs"],
+                                        var_name="metric", value_name="value")
+    run.save_table("table1_schedule", t1, describes="C19 Table 1 (staged 1cycle schedules; our reading)",
+                   data=data_text)
+    run.save_table("table2_3_accuracy", main, describes="C19 Tables 2 (ESC-50) and 3 (UrbanSound8K), plus mel+resize",
+                   data=data_text)
+    if table["mixup"].any():
+        run.save_table("mixup_accuracy", mixup, describes="extension: mixup on vs off (not in the paper)",
+                       data=data_text)
+    run.save_table("lr_range_test", range_test_table(tests), describes="C19 learning-rate range test (lambda_max)",
+                   data=data_text)
+    return {"table": table, "schedules": schedules, "tests": tests, "data_text": data_text}
+
+
+def schedule_curve_inputs(saved: dict, dataset: str, config: C19Config) -> tuple[pd.DataFrame, dict[str, int], dict]:
+    """Arguments of :func:`~audiolib.c19.report.plot_schedule` for ``dataset`` from :func:`save_tables`' output."""
+    sched = schedule_table(saved["schedules"])
+    sched = sched[sched["dataset"] == dataset]
+    table = saved["table"]
+    n_train = int(table[table["dataset"] == dataset]["n_train"].iloc[0])
+    per_epoch = max(1, n_train // min(config.batch_size, n_train))
+    return sched, {m: per_epoch for m in sched["method"].unique()}, dict(config.cycle)

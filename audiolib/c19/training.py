@@ -1,0 +1,402 @@
+"""C19 training: staged 1cycle schedules, progressive resizing, mixup and the cross-validation driver.
+
+Methods (:data:`METHODS`):
+
+``baseline``
+    ResNet-34 on R3 images for ``sum(epochs)`` epochs, one 1cycle policy, one rate for all layers.
+``mel``
+    three stages R1 -> R2 -> R3 with R1 and R2 computed with fewer mel filters and a shorter
+    audio extract; stage 1 one rate for all layers, stages 2 and 3 the last layer at lambda and
+    the others at lambda / 3 (``body_lr_factor``).
+``resize``
+    the same stages with R1 and R2 bilinearly resized from the R3 image.
+``mel+resize``
+    the combination the paper leaves to future work: at R1 and R2 the training set is the union
+    of both representations of every clip (an epoch still draws as many examples as there are
+    clips, so every method trains for the same number of steps), validation uses both too.
+
+Every stage is a 1cycle policy (:class:`audiolib.schedules.OneCycle`: warm-up of 25 % of the
+steps from lambda/25 to lambda with momentum (Adam's beta1) 0.95 -> 0.85, cosine annealing to
+lambda / 25e4 with momentum back to 0.95), AdamW with weight decay 0.1, the held-out fold
+evaluated after every epoch, and the stage's best weights on it restored before the next stage
+(and at the end). Reported ``accuracy`` is that restored model's accuracy on the held-out fold
+(the paper's procedure, which selects on the test fold; ``accuracy_last_epoch`` is the model
+after the last epoch, with no selection).
+
+lambda (``max_lr``) per stage: given, or picked by Smith's range test
+(:func:`audiolib.schedules.lr_range_test`, a tenth of the rate at the smallest smoothed loss),
+either ``"once"`` per dataset and (resolution, rate split) from a fresh model on the first
+held-out fold's training clips and reused for every fold and method, or ``"every_stage"``
+before each stage from the weights that stage starts from.
+
+>>> cfg = C19Config(epochs=(1, 1, 1), width=0.0625, lr=1e-3)            # doctest: +SKIP
+>>> table, details = cross_validate(data, images, cfg, test_folds=[1])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audiolib.metrics import accuracy
+from audiolib.schedules import RangeTest, Stage, discriminative_groups, lr_range_test, one_cycle
+from audiolib.train import TrainConfig, fit, predict, resolve_device, seed_everything
+
+from .data import C19Data
+from .preprocess import RESOLUTIONS, resize_images
+
+__all__ = ["METHODS", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "build_model",
+           "train_method", "cross_validate", "choose_lrs", "FoldRun", "CVResult"]
+
+METHODS = ("baseline", "mel", "resize", "mel+resize")
+RANGE_TESTS = ("once", "every_stage")
+
+
+# --- configuration ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class C19Config:
+    """Everything the C19 training varies.
+
+    Attributes:
+        epochs: epochs of the R1, R2 and R3 stages; the baseline trains ``sum(epochs)`` at R3.
+        lr: lambda for every stage; ``None`` picks it by range test (``range_test``).
+        range_test: ``"once"`` or ``"every_stage"`` (see the module docstring).
+        range_test_steps: steps of each range test.
+        range_test_bounds: its first and last rate (exponential in between).
+        body_lr_factor: rate of all but the last layer in stages 2 and 3, relative to lambda.
+        cycle: :func:`audiolib.schedules.one_cycle_value` arguments (fastai's defaults).
+        model, width, in_chans: ``create_model(model, classes, width=..., in_chans=...)``;
+            ``in_chans=3`` feeds three identical channels.
+        pretrained: a torchvision ResNet-34 checkpoint file for the ImageNet initialisation
+            (``""``: random initialisation). Needs ``width=1``.
+        batch_size, weight_decay: AdamW settings (paper: weight decay 0.1).
+        mixup_alpha: Beta(alpha, alpha) of mixup when a run uses it.
+        seed: the model of fold ``k`` is initialised from ``seed * 1000 + k`` for every method.
+        device: ``auto`` / ``cpu`` / ``cuda``.
+    """
+
+    epochs: tuple[int, int, int] = (20, 20, 20)
+    lr: float | None = None
+    range_test: str = "once"
+    range_test_steps: int = 100
+    range_test_bounds: tuple[float, float] = (1e-6, 1.0)
+    body_lr_factor: float = 1 / 3
+    cycle: dict = field(default_factory=lambda: {"pct_start": 0.25, "div_factor": 25.0, "final_div_factor": 1e4,
+                                                 "moms": (0.95, 0.85), "anneal": "cos"})
+    model: str = "resnet34"
+    width: float = 1.0
+    in_chans: int = 1
+    pretrained: str = ""
+    batch_size: int = 64
+    weight_decay: float = 0.1
+    mixup_alpha: float = 0.4
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        if len(self.epochs) != 3 or any(not isinstance(e, int) or e < 1 for e in self.epochs):
+            raise ValueError(f"C19Config.epochs must be three positive ints (R1, R2, R3), got {self.epochs!r}")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"C19Config.lr must be > 0 or None (range test), got {self.lr}")
+        if self.range_test not in RANGE_TESTS:
+            raise ValueError(f"C19Config.range_test must be one of {RANGE_TESTS}, got {self.range_test!r}")
+        if self.in_chans not in (1, 3):
+            raise ValueError(f"C19Config.in_chans must be 1 or 3, got {self.in_chans}")
+        if self.pretrained and self.width != 1.0:
+            raise ValueError(f"C19Config.pretrained needs width=1.0 (ImageNet weights are full width), got width={self.width}")
+        if self.batch_size < 2:
+            raise ValueError(f"C19Config.batch_size must be >= 2 (batch norm), got {self.batch_size}")
+        if self.mixup_alpha <= 0:
+            raise ValueError(f"C19Config.mixup_alpha must be > 0, got {self.mixup_alpha}")
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stage_plan(method: str, config: C19Config) -> list[Stage]:
+    """Our reading of the paper's Table 1: the stages of ``method`` (``max_lr`` still unset)."""
+    if method not in METHODS:
+        raise ValueError(f"C19: method {method!r} unknown; allowed: {', '.join(METHODS)}")
+    if method == "baseline":
+        return [Stage("R3", int(sum(config.epochs)), None, 1.0, dict(config.cycle))]
+    e1, e2, e3 = config.epochs
+    f = config.body_lr_factor
+    return [Stage("R1", e1, None, 1.0, dict(config.cycle)), Stage("R2", e2, None, f, dict(config.cycle)),
+            Stage("R3", e3, None, f, dict(config.cycle))]
+
+
+# --- datasets -----------------------------------------------------------------------------------
+class ImageSet:
+    """Images ``[N, H, W]`` with integer labels -> batches ``(x [B, in_chans, H, W], y one-hot [B, K])``.
+
+    >>> s = ImageSet(torch.rand(4, 8, 10), np.array([0, 1, 2, 1]), 3)
+    >>> [tuple(t.shape) for t in s.get_batch(torch.tensor([0, 2]))]
+    [(2, 1, 8, 10), (2, 3)]
+    """
+
+    def __init__(self, images: torch.Tensor, labels, num_classes: int, in_chans: int = 1):
+        if images.dim() != 3:
+            raise ValueError(f"ImageSet: images must be [N, H, W], got shape {tuple(images.shape)}")
+        self.images = images.float().contiguous()
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if len(self.labels) != len(self.images):
+            raise ValueError(f"ImageSet: {len(self.images)} images but {len(self.labels)} labels")
+        self.num_classes, self.in_chans = int(num_classes), int(in_chans)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[idx][:, None]
+        if self.in_chans > 1:
+            x = x.expand(-1, self.in_chans, -1, -1).contiguous()
+        return x, torch.nn.functional.one_hot(self.labels[idx], self.num_classes).float()
+
+    def __getitem__(self, i: int):
+        x, y = self.get_batch(torch.tensor([i]))
+        return x[0], y[0]
+
+
+class MixupSet:
+    """Mixup (Zhang et al. 2018) on top of a batch source: ``x = l x_i + (1 - l) x_j``, same for the one-hot targets.
+
+    One ``l ~ Beta(alpha, alpha)`` per batch and a random pairing inside the batch, both from
+    a generator seeded by ``seed`` (reproducible for an uninterrupted run).
+    """
+
+    def __init__(self, base, alpha: float, seed: int = 0):
+        if alpha <= 0:
+            raise ValueError(f"MixupSet: alpha must be > 0, got {alpha}")
+        self.base, self.alpha = base, float(alpha)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def get_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.base.get_batch(idx)
+        lam = float(self.rng.beta(self.alpha, self.alpha))
+        perm = torch.randperm(len(idx), generator=self.gen)
+        return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
+
+
+def stage_images(images: dict[str, torch.Tensor], method: str, resolution: str) -> list[torch.Tensor]:
+    """The image sets a stage of ``method`` uses at ``resolution``: one tensor, or two for ``mel+resize``.
+
+    Args:
+        images: ``{"R1": ..., "R2": ..., "R3": ...}`` mel images (R1/R2 from fewer mel filters).
+    """
+    if resolution == "R3" or method == "baseline":
+        return [images["R3"]]
+    mel, resized = images[resolution], resize_images(images["R3"], RESOLUTIONS[resolution])
+    return {"mel": [mel], "resize": [resized], "mel+resize": [mel, resized]}[method]
+
+
+def _imageset(parts: list[torch.Tensor], idx: np.ndarray, labels: np.ndarray, k: int, in_chans: int) -> ImageSet:
+    return ImageSet(torch.cat([p[idx] for p in parts]), np.concatenate([labels[idx]] * len(parts)), k, in_chans)
+
+
+# --- models -------------------------------------------------------------------------------------
+def build_model(num_classes: int, config: C19Config, seed: int):
+    """ResNet-34 (or ``config.model``) initialised from ``seed``; ImageNet weights if ``config.pretrained``."""
+    from audiolib.models import create_model
+
+    seed_everything(seed)
+    model = create_model(config.model, num_classes, width=config.width, in_chans=config.in_chans)
+    if config.pretrained:
+        from audiolib.models.resnet import load_torchvision_resnet
+
+        load_torchvision_resnet(model, config.pretrained)
+    return model
+
+
+def _accuracy_fn(device):
+    def evaluate(model, data: ImageSet) -> dict[str, float]:
+        scores = predict(model, data, activation="none", device=device, batch_size=128)
+        return {"accuracy": accuracy(data.labels.numpy(), scores)}
+
+    return evaluate
+
+
+def _range_test(model, train: ImageSet, stage: Stage, config: C19Config, seed: int, device) -> RangeTest:
+    start, end = config.range_test_bounds
+    return lr_range_test(model, train, start_lr=start, end_lr=end, steps=config.range_test_steps,
+                         batch_size=min(config.batch_size, len(train)),
+                         optimizer="adamw", weight_decay=config.weight_decay, loss="softmax_ce",
+                         param_groups=discriminative_groups(1.0, stage.body_lr_factor), seed=seed, device=device)
+
+
+# --- one fold, one method -----------------------------------------------------------------------
+@dataclass
+class FoldRun:
+    """One method on one held-out fold: accuracies, per-epoch history, the rates used, timing."""
+
+    accuracy: float
+    accuracy_last_epoch: float
+    history: pd.DataFrame
+    stages: list[Stage]
+    train_seconds: float
+    range_tests: list[dict] = field(default_factory=list)
+
+
+def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, test_idx: np.ndarray,
+                 method: str, config: C19Config, *, fold: int, mixup: bool = False,
+                 lrs: dict[tuple[str, float], float] | None = None) -> FoldRun:
+    """Train ``method`` on ``train_idx`` and evaluate on ``test_idx`` (the held-out fold ``fold``).
+
+    Args:
+        lrs: lambda per ``(resolution, body_lr_factor)``; needed unless ``config.lr`` is set or
+            ``config.range_test == "every_stage"``.
+    """
+    device = resolve_device(config.device)
+    k = len(data.classes)
+    model = build_model(k, config, config.seed * 1000 + fold)
+    evaluate = _accuracy_fn(device)
+    histories, stages, tests, seconds = [], [], [], 0.0
+    n_clips = len(train_idx)
+    batch = min(config.batch_size, n_clips)
+    steps_per_epoch = max(1, n_clips // batch)
+    last = None
+    for s, stage in enumerate(stage_plan(method, config)):
+        parts = stage_images(images, method, stage.tag)
+        train = _imageset(parts, train_idx, data.labels, k, config.in_chans)
+        val = _imageset(parts, test_idx, data.labels, k, config.in_chans)
+        if config.lr is not None:
+            lam = config.lr
+        elif config.range_test == "every_stage":
+            test = _range_test(model, train, stage, config, config.seed * 1000 + fold, device)
+            lam = test.suggestion
+            tests.append({"stage": s, "tag": stage.tag, "body_lr_factor": stage.body_lr_factor, "test": test})
+        else:
+            key = (stage.tag, stage.body_lr_factor)
+            if lrs is None or key not in lrs:
+                raise ValueError(f"train_method: no learning rate for {key}; run choose_lrs first or set config.lr")
+            lam = lrs[key]
+        stage = stage.with_lr(lam)
+        stages.append(stage)
+        source = MixupSet(train, config.mixup_alpha, seed=config.seed * 1000 + fold * 10 + s) if mixup else train
+        train_config = TrainConfig(
+            steps=stage.epochs * steps_per_epoch, batch_size=batch, lr=lam, optimizer="adamw",
+            weight_decay=config.weight_decay, loss="softmax_ce", scheduler=one_cycle(**stage.cycle),
+            param_groups=discriminative_groups(lam, stage.body_lr_factor), seed=config.seed * 1000 + fold * 10 + s,
+            device=str(device), eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False)
+        result = fit(model, source, train_config, val_set=val, evaluate_fn=evaluate)
+        seconds += result.train_seconds
+        h = result.history.assign(stage=s, tag=stage.tag)
+        histories.append(h)
+        last = h["val_accuracy"].dropna().iloc[-1]
+        best = result.best["accuracy"]
+    history = pd.concat(histories, ignore_index=True)
+    history["global_step"] = np.arange(1, len(history) + 1)
+    return FoldRun(float(best), float(last), history, stages, seconds, tests)
+
+
+# --- learning rates -----------------------------------------------------------------------------
+def choose_lrs(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, methods, config: C19Config,
+               ) -> tuple[dict[tuple[str, float], float], list[dict]]:
+    """Range tests from a fresh model, one per (resolution, rate split) the ``methods`` need.
+
+    R1 and R2 use the mel images (the representation the range test sees first in the paper's
+    progressive runs); the result is reused for every fold and method (``range_test="once"``).
+    """
+    device = resolve_device(config.device)
+    keys = []
+    for m in methods:
+        for st in stage_plan(m, config):
+            if (st.tag, st.body_lr_factor) not in [(t, f) for t, f, _ in keys]:
+                keys.append((st.tag, st.body_lr_factor, st))
+    lrs, tests = {}, []
+    for tag, factor, stage in keys:
+        if config.lr is not None:
+            lrs[(tag, factor)] = config.lr
+            continue
+        train = _imageset([images[tag]], train_idx, data.labels, len(data.classes), config.in_chans)
+        model = build_model(len(data.classes), config, config.seed * 1000)
+        test = _range_test(model, train, stage, config, config.seed, device)
+        lrs[(tag, factor)] = test.suggestion
+        tests.append({"tag": tag, "body_lr_factor": factor, "test": test})
+    return lrs, tests
+
+
+# --- cross-validation ---------------------------------------------------------------------------
+@dataclass
+class CVResult:
+    """What :func:`cross_validate` returns.
+
+    Attributes:
+        table: tidy rows ``dataset, fold, method, mixup, metric, value, n_train, n_test, train_folds``
+            with metrics ``accuracy``, ``accuracy_last_epoch``, ``train_seconds``.
+        histories: per-step training history of every run (``val_accuracy`` at epoch ends).
+        schedules: one row per (method, fold, mixup, stage): tag, epochs, lr_last, lr_body.
+        range_tests: ``{"dataset", "fold", "method", "tag", "body_lr_factor", "test"}`` dicts.
+        test_folds, train_folds: the folds used.
+        seconds: wall time.
+    """
+
+    table: pd.DataFrame
+    histories: pd.DataFrame
+    schedules: pd.DataFrame
+    range_tests: list[dict]
+    test_folds: list[int]
+    folds_present: list[int]
+    seconds: float
+
+
+def cross_validate(data: C19Data, images: dict[str, torch.Tensor], config: C19Config, *,
+                   methods=METHODS, mixup_methods=(), test_folds=None, progress: bool = True) -> CVResult:
+    """Held-out-fold cross-validation of ``methods`` (mixup off) and ``mixup_methods`` (mixup on).
+
+    Args:
+        test_folds: the folds held out in turn (default: every fold present); each is tested
+            against a model trained on all other folds present.
+    """
+    from tqdm.auto import tqdm
+
+    unknown = sorted((set(methods) | set(mixup_methods)) - set(METHODS))
+    if unknown:
+        raise ValueError(f"C19: methods {unknown} unknown; allowed: {', '.join(METHODS)}")
+    present = data.folds_present
+    if len(present) < 2:
+        raise ValueError(f"C19: {data.name} has clips in {len(present)} fold(s) here ({present}); "
+                         "cross-validation needs at least 2")
+    test_folds = present if test_folds is None else [int(f) for f in test_folds]
+    absent = sorted(set(test_folds) - set(present))
+    if absent:
+        raise ValueError(f"C19: test folds {absent} have no clips in {data.name} here; folds present: {present}")
+    start = time.time()
+    runs = [(m, False) for m in methods] + [(m, True) for m in mixup_methods]
+    lrs, tests = None, []
+    if config.lr is None and config.range_test == "once":
+        first_train = np.flatnonzero(data.folds != test_folds[0])
+        lrs, once = choose_lrs(data, images, first_train, list(dict.fromkeys(m for m, _ in runs)), config)
+        tests += [{"dataset": data.name, "fold": test_folds[0], "method": "any", **t} for t in once]
+    rows, histories, schedules = [], [], []
+    bar = tqdm(total=len(test_folds) * len(runs), desc=f"C19 {data.name}", disable=not progress, leave=False)
+    for fold in test_folds:
+        test_idx = np.flatnonzero(data.folds == fold)
+        train_idx = np.flatnonzero(data.folds != fold)
+        train_folds = ",".join(str(f) for f in present if f != fold)
+        for method, mixup in runs:
+            run = train_method(data, images, train_idx, test_idx, method, config, fold=fold, mixup=mixup, lrs=lrs)
+            common = {"dataset": data.name, "fold": fold, "method": method, "mixup": mixup,
+                      "n_train": len(train_idx), "n_test": len(test_idx), "train_folds": train_folds}
+            rows += [{**common, "metric": "accuracy", "value": run.accuracy},
+                     {**common, "metric": "accuracy_last_epoch", "value": run.accuracy_last_epoch},
+                     {**common, "metric": "train_seconds", "value": run.train_seconds}]
+            histories.append(run.history.assign(dataset=data.name, fold=fold, method=method, mixup=mixup))
+            for s, st in enumerate(run.stages):
+                schedules.append({"dataset": data.name, "fold": fold, "method": method, "mixup": mixup, "stage": s + 1,
+                                  "resolution": st.tag, "shape": "x".join(map(str, RESOLUTIONS[st.tag].shape)),
+                                  "epochs": st.epochs, "lr_last_layer": st.max_lr,
+                                  "lr_other_layers": st.max_lr * st.body_lr_factor})
+            tests += [{"dataset": data.name, "fold": fold, "method": method, **t} for t in run.range_tests]
+            bar.update(1)
+    bar.close()
+    return CVResult(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), pd.DataFrame(schedules), tests,
+                    list(test_folds), present, time.time() - start)

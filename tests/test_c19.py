@@ -1,0 +1,384 @@
+"""C19: pre-processing against librosa and NumPy references, the feature cache, mixup, staged
+training, cross-validation bookkeeping and the tables.
+
+References and tolerances:
+- silence trimming: ``librosa.effects.trim(top_db=60)`` and a NumPy implementation of the same
+  rule, exact sample intervals;
+- mel images: ``librosa.feature.melspectrogram`` + ``power_to_db`` (reflect padding, Slaney
+  mel, ref 1, top_db 80) then crop and min-max in NumPy, max abs difference 2e-3 on [0, 1];
+- bilinear resize: a NumPy half-pixel bilinear interpolation in float64, 5e-5 (torch computes the
+  sampling coordinates in float32).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from audiolib import c19
+from audiolib.c19 import data as c19data
+from audiolib.c19.preprocess import RESOLUTIONS, SAMPLE_RATE, fit_duration, image_from_prepared, prepare_waveform, \
+    resize_images, trim_silence
+from audiolib.c19.training import C19Config, ImageSet, MixupSet, cross_validate, stage_images, stage_plan
+from audiolib.data.base import ClipSet
+
+librosa = pytest.importorskip("librosa")
+
+
+# --- silence trimming ---------------------------------------------------------------------------
+def _padded_tone(lead: int, tone: int, trail: int, floor: float = 1e-5, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(tone) / SAMPLE_RATE
+    body = 0.5 * np.sin(2 * np.pi * 440 * t) * np.hanning(tone)
+    y = np.concatenate([np.zeros(lead), body, np.zeros(trail)])
+    return (y + floor * rng.standard_normal(len(y))).astype(np.float32)
+
+
+def _numpy_trim(y: np.ndarray, top_db=60.0, frame=2048, hop=512) -> tuple[int, int]:
+    """The rule written out directly: RMS of centred zero-padded frames, dB re the loudest frame."""
+    padded = np.pad(y.astype(np.float64), (frame // 2, frame // 2))
+    n = 1 + (len(padded) - frame) // hop
+    rms = np.array([np.sqrt(np.mean(padded[i * hop:i * hop + frame] ** 2)) for i in range(n)])
+    db = 20 * np.log10(np.maximum(rms, 1e-5)) - 20 * np.log10(max(rms.max(), 1e-5))
+    loud = np.flatnonzero(db > -top_db)
+    return int(loud[0] * hop), int(min(len(y), (loud[-1] + 1) * hop))
+
+
+@pytest.mark.parametrize("lead,tone,trail,floor", [(20000, 30000, 15000, 1e-5), (0, 22050, 40000, 1e-4),
+                                                   (33333, 11025, 0, 0.0), (5000, 3000, 7001, 3e-6)])
+def test_trim_matches_librosa_and_numpy(lead, tone, trail, floor):
+    y = _padded_tone(lead, tone, trail, floor)
+    _, (ref_start, ref_end) = librosa.effects.trim(y, top_db=60, frame_length=2048, hop_length=512)
+    trimmed, (start, end) = trim_silence(torch.from_numpy(y))
+    assert (start, end) == (int(ref_start), int(ref_end))
+    assert (start, end) == _numpy_trim(y)
+    assert torch.equal(trimmed, torch.from_numpy(y[start:end]))
+    assert start <= lead + 2048 and end >= lead + tone - 2048  # the tone itself is kept
+
+
+def test_trim_keeps_an_all_silent_clip_whole_like_librosa():
+    y = np.zeros(10000, dtype=np.float32)
+    _, ref = librosa.effects.trim(y, top_db=60)
+    assert trim_silence(torch.from_numpy(y))[1] == tuple(int(v) for v in ref) == (0, 10000)
+
+
+def test_trim_bad_input():
+    with pytest.raises(ValueError, match=r"\[time\]"):
+        trim_silence(torch.zeros(2, 100))
+    with pytest.raises(ValueError, match="0 samples"):
+        trim_silence(torch.zeros(0))
+
+
+# --- fixed length and images --------------------------------------------------------------------
+def test_fit_duration_crops_from_start_and_tiles():
+    y = torch.arange(10.0)
+    assert fit_duration(y, 4).tolist() == [0, 1, 2, 3]
+    assert fit_duration(y, 25).tolist() == list(range(10)) * 2 + [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="0 samples"):
+        fit_duration(torch.zeros(0), 5)
+
+
+def _librosa_image(prepared: np.ndarray, n_mels: int, seconds: float, frames: int) -> np.ndarray:
+    n = int(round(seconds * SAMPLE_RATE))
+    y = np.resize(prepared, n) if len(prepared) < n else prepared[:n]  # np.resize tiles
+    mel = librosa.feature.melspectrogram(y=y.astype(np.float64), sr=SAMPLE_RATE, n_fft=1024, hop_length=256,
+                                         win_length=1024, n_mels=n_mels, center=True, pad_mode="reflect", power=2.0,
+                                         htk=False, norm="slaney", fmin=0.0, fmax=SAMPLE_RATE / 2)
+    db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0)[:, :frames]
+    return (db - db.min()) / (db.max() - db.min())
+
+
+@pytest.mark.parametrize("name", ["R1", "R2", "R3"])
+@pytest.mark.parametrize("length", [3 * SAMPLE_RATE + 17, 20000])  # cropped, tiled
+def test_mel_images_match_librosa(name, length):
+    rng = np.random.default_rng(1)
+    t = np.arange(length) / SAMPLE_RATE
+    y = (0.3 * np.sin(2 * np.pi * (300 + 400 * t) * t) + 0.05 * rng.standard_normal(length)).astype(np.float32)
+    res = RESOLUTIONS[name]
+    ours = image_from_prepared(torch.from_numpy(y), res).numpy()
+    ref = _librosa_image(y, res.n_mels, res.seconds, res.frames)
+    assert ours.shape == res.shape == ref.shape
+    assert ours.min() == 0.0 and ours.max() == 1.0
+    assert np.abs(ours - ref).max() < 2e-3
+
+
+def test_prepare_resamples_and_trims():
+    sr = 44100
+    y = torch.cat([torch.zeros(sr), torch.sin(2 * np.pi * 500 * torch.arange(sr) / sr), torch.zeros(sr)])
+    out = prepare_waveform(y, sr)
+    assert abs(len(out) - SAMPLE_RATE) < 2 * 2048  # about the 1 s tone at 22.05 kHz
+    with pytest.raises(ValueError, match="mono"):
+        prepare_waveform(torch.zeros(2, 100), sr)
+
+
+def _numpy_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    h, w = img.shape
+
+    def coords(n_out, n_in):
+        x = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        x = np.clip(x, 0, n_in - 1)
+        lo = np.floor(x).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, x - lo
+
+    r0, r1, fr = coords(out_h, h)
+    c0, c1, fc = coords(out_w, w)
+    top = img[r0][:, c0] * (1 - fc) + img[r0][:, c1] * fc
+    bottom = img[r1][:, c0] * (1 - fc) + img[r1][:, c1] * fc
+    return top * (1 - fr[:, None]) + bottom * fr[:, None]
+
+
+@pytest.mark.parametrize("name", ["R1", "R2"])
+def test_bilinear_resize_matches_numpy(name):
+    images = torch.rand(3, 128, 300, generator=torch.Generator().manual_seed(0))
+    res = RESOLUTIONS[name]
+    ours = resize_images(images, res).numpy()
+    for k in range(3):
+        np.testing.assert_allclose(ours[k], _numpy_bilinear(images[k].numpy(), *res.shape), atol=5e-5)  # float32 coordinates
+    assert 0.0 <= ours.min() and ours.max() <= 1.0
+
+
+# --- datasets and the cache ---------------------------------------------------------------------
+def _tone_data(n_per_class=4, classes=2, folds=2, seconds=1.0, calls=None) -> c19data.C19Data:
+    """A tiny single-label dataset: class c is a tone at 300 * (c + 1) Hz; audio made on demand."""
+    rows, labels, fold_of = [], [], []
+    for c in range(classes):
+        for i in range(n_per_class):
+            rows.append({"clip_id": f"c{c}-{i}", "path": None, "labels": (f"class{c}",), "fold": 1 + i % folds})
+            labels.append(c)
+            fold_of.append(1 + i % folds)
+
+    def loader(row):
+        if calls is not None:
+            calls.append(row["clip_id"])
+        c = int(row["clip_id"][1])
+        i = int(row["clip_id"].split("-")[1])
+        t = torch.arange(int(seconds * 16000)) / 16000
+        return (0.5 * torch.sin(2 * np.pi * 300 * (c + 1) * t) + 0.01 * (i + 1) * torch.randn(len(t),
+                generator=torch.Generator().manual_seed(i))).float(), 16000
+
+    clips = ClipSet("tones", pd.DataFrame(rows), [f"class{c}" for c in range(classes)], loader)
+    keys = [f"{r['clip_id']}|v1" for r in rows]
+    return c19data.C19Data("tones", clips, np.array(labels), clips.classes, np.array(fold_of), keys, "test tones")
+
+
+def test_cache_reads_back_without_decoding_and_misses_on_change(tmp_path, monkeypatch):
+    calls = []
+    data = _tone_data(calls=calls)
+    first = c19.dataset_images(data, root=tmp_path)
+    assert len(calls) == len(data)
+    assert {k: tuple(v.shape) for k, v in first.items()} == {"R1": (8, 64, 128), "R2": (8, 96, 214),
+                                                            "R3": (8, 128, 300)}
+    assert len(list(tmp_path.glob("tones-R*-*.pt"))) == 3
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary file
+    again = c19.dataset_images(data, root=tmp_path)
+    assert len(calls) == len(data)  # nothing decoded again
+    for k in first:
+        assert torch.equal(first[k], again[k])
+    # a changed clip (new key) is recomputed alone
+    data.clip_keys[0] = "c0-0|v2"
+    c19.dataset_images(data, root=tmp_path)
+    assert calls[len(data):] == ["c0-0"]
+    # a changed configuration is a new file, never a stale read
+    monkeypatch.setattr(c19data, "PIPELINE_VERSION", c19data.PIPELINE_VERSION + 1)
+    c19.dataset_images(data, root=tmp_path)
+    assert len(calls) == 2 * len(data) + 1
+    assert len(list(tmp_path.glob("tones-R*-*.pt"))) == 6
+
+
+def test_damaged_cache_is_recomputed(tmp_path):
+    data = _tone_data(n_per_class=1)
+    c19.dataset_images(data, ("R1",), root=tmp_path)
+    (path,) = tmp_path.glob("tones-R1-*.pt")
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        out = c19.dataset_images(data, ("R1",), root=tmp_path)
+    assert out["R1"].shape == (2, 64, 128)
+
+
+def test_cap_per_fold_takes_classes_in_turn():
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 2)
+    folds = np.array([1, 2] * 11)
+    keep = c19data._cap_per_fold(labels, folds, 5, seed=0)
+    for f in (1, 2):
+        chosen = labels[keep][folds[keep] == f]
+        assert len(chosen) == 5
+        assert set(np.bincount(chosen, minlength=3)) <= {1, 2}
+
+
+def test_synthetic_stand_in_is_single_label_with_five_folds():
+    data = c19.load_c19_dataset("synthetic", synthetic_clips=40)
+    assert len(data) == 40 and len(data.classes) == 8
+    assert data.folds_present == [1, 2, 3, 4, 5]
+    assert set(data.labels) <= set(range(8))
+    with pytest.raises(ValueError, match="unknown"):
+        c19.load_c19_dataset("esc20")
+
+
+def test_real_esc10_subset(shared_data):
+    data = c19.load_c19_dataset("esc10", clips_per_fold=2)
+    assert len(data) == 10 and data.folds_present == [1, 2, 3, 4, 5]
+    assert len(data.classes) == 10
+
+
+# --- training pieces ----------------------------------------------------------------------------
+def test_imageset_and_three_identical_channels():
+    s = ImageSet(torch.rand(5, 8, 10), np.array([0, 1, 2, 1, 0]), 3, in_chans=3)
+    x, y = s.get_batch(torch.tensor([1, 3]))
+    assert x.shape == (2, 3, 8, 10)
+    assert torch.equal(x[:, 0], x[:, 2])
+    assert y.tolist() == [[0, 1, 0], [0, 1, 0]]
+    with pytest.raises(ValueError, match="labels"):
+        ImageSet(torch.rand(5, 8, 10), np.array([0, 1]), 3)
+
+
+def test_mixup_is_a_convex_pairwise_combination():
+    base = ImageSet(torch.rand(16, 4, 6), np.arange(16) % 4, 4)
+    x0, y0 = base.get_batch(torch.arange(16))
+    x, y = MixupSet(base, 0.4, seed=3).get_batch(torch.arange(16))
+    torch.testing.assert_close(y.sum(1), torch.ones(16))
+    assert ((y > 0).sum(1) <= 2).all()
+    # the same weight and partner mix images and targets: solve for them from x and check y
+    rng = np.random.default_rng(3)
+    lam = rng.beta(0.4, 0.4)
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(x, lam * x0 + (1 - lam) * x0[perm])
+    torch.testing.assert_close(y, lam * y0 + (1 - lam) * y0[perm])
+
+
+def test_stage_plan_reads_table1():
+    cfg = C19Config(epochs=(2, 3, 4))
+    base = stage_plan("baseline", cfg)
+    assert [(s.tag, s.epochs, s.body_lr_factor) for s in base] == [("R3", 9, 1.0)]
+    prog = stage_plan("mel", cfg)
+    assert [(s.tag, s.epochs) for s in prog] == [("R1", 2), ("R2", 3), ("R3", 4)]
+    assert [s.body_lr_factor for s in prog] == pytest.approx([1.0, 1 / 3, 1 / 3])
+    with pytest.raises(ValueError, match="unknown"):
+        stage_plan("progressive", cfg)
+
+
+def test_stage_images_per_method():
+    images = {"R1": torch.rand(3, 64, 128), "R2": torch.rand(3, 96, 214), "R3": torch.rand(3, 128, 300)}
+    assert stage_images(images, "mel", "R1")[0] is images["R1"]
+    assert stage_images(images, "resize", "R2")[0].shape == (3, 96, 214)
+    assert len(stage_images(images, "mel+resize", "R1")) == 2
+    assert stage_images(images, "mel+resize", "R3")[0] is images["R3"]
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="epochs"):
+        C19Config(epochs=(1, 0, 1))
+    with pytest.raises(ValueError, match="width=1.0"):
+        C19Config(pretrained="resnet34.pth", width=0.5)
+    with pytest.raises(ValueError, match="range_test"):
+        C19Config(range_test="twice")
+    with pytest.raises(ValueError, match="in_chans"):
+        C19Config(in_chans=2)
+
+
+def _synthetic_images(data, seed=0):
+    """Images that carry the label plainly (a bright band whose height depends on the class)."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, res in RESOLUTIONS.items():
+        imgs = 0.1 * torch.rand(len(data), *res.shape, generator=g)
+        for i, c in enumerate(data.labels):
+            band = res.n_mels // 4
+            imgs[i, c * band:(c + 1) * band] += 0.8
+        out[name] = imgs.clamp(0, 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_cv():
+    torch.set_num_threads(1)
+    data = _tone_data(n_per_class=8, classes=2, folds=2)
+    images = _synthetic_images(data)
+    cfg = C19Config(epochs=(1, 1, 2), lr=3e-3, width=0.0625, batch_size=8, device="cpu")
+    return data, images, cross_validate(data, images, cfg, methods=("baseline", "mel", "resize", "mel+resize"),
+                                        mixup_methods=("mel",), test_folds=[1, 2], progress=False)
+
+
+def test_cross_validation_bookkeeping(small_cv):
+    data, _, cv = small_cv
+    t = cv.table
+    assert cv.test_folds == [1, 2] and cv.folds_present == [1, 2]
+    assert set(t["metric"]) == {"accuracy", "accuracy_last_epoch", "train_seconds"}
+    acc = t[t["metric"] == "accuracy"]
+    assert len(acc) == 2 * 5  # folds x (4 methods + 1 mixup run)
+    assert acc["value"].between(0, 1).all()
+    assert set(t[t["fold"] == 1]["train_folds"]) == {"2"}
+    assert (t["n_train"] == 8).all() and (t["n_test"] == 8).all()
+    # the schedule each run followed: baseline one R3 stage of 4 epochs, progressive 1/1/2
+    s = cv.schedules[(cv.schedules["fold"] == 1) & ~cv.schedules["mixup"]]
+    assert s[s["method"] == "baseline"][["resolution", "epochs"]].values.tolist() == [["R3", 4]]
+    assert s[s["method"] == "mel"]["epochs"].tolist() == [1, 1, 2]
+    prog = s[s["method"] == "resize"]
+    np.testing.assert_allclose(prog["lr_other_layers"] / prog["lr_last_layer"], [1, 1 / 3, 1 / 3])
+    # every stage ended on its best epoch: accuracy >= last epoch's accuracy
+    wide = t.pivot_table(index=["fold", "method", "mixup"], columns="metric", values="value")
+    assert (wide["accuracy"] >= wide["accuracy_last_epoch"] - 1e-12).all()
+    # steps: 8 training clips, batch 8 -> 1 step per epoch, 4 epochs in all
+    h = cv.histories[(cv.histories["fold"] == 1) & (cv.histories["method"] == "mel") & ~cv.histories["mixup"]]
+    assert len(h) == 4 and h["val_accuracy"].notna().all()
+
+
+def test_the_plain_task_is_learned():
+    torch.set_num_threads(1)
+    data = _tone_data(n_per_class=16, classes=2, folds=2)
+    images = _synthetic_images(data, seed=1)
+    cfg = C19Config(epochs=(2, 2, 3), lr=1e-2, width=0.0625, batch_size=8, device="cpu")
+    cv = cross_validate(data, images, cfg, methods=("baseline", "mel"), test_folds=[1], progress=False)
+    acc = cv.table[cv.table["metric"] == "accuracy"].set_index("method")["value"]
+    assert (acc > 0.75).all(), acc.to_dict()  # chance is 0.5; the class is a bright band
+
+
+def test_tables_and_figures(small_cv, tmp_path):
+    _, _, cv = small_cv
+    wide = c19.accuracy_wide(cv.table)["tones"]
+    assert list(wide.index) == ["fold 1", "fold 2", "mean", "std"]
+    assert list(wide.columns) == ["baseline", "mel", "resize", "mel+resize"]
+    folds = wide.loc[["fold 1", "fold 2"]]
+    np.testing.assert_allclose(wide.loc["mean"], folds.mean(), atol=0.01)
+    np.testing.assert_allclose(wide.loc["std"], folds.std(ddof=1), atol=0.01)
+    summary = c19.with_summary(cv.table)
+    assert set(summary["fold"]) >= {"1", "2", "mean", "std"}
+    mix = c19.mixup_wide(cv.table)
+    assert list(mix.index.get_level_values("mixup")) == ["off", "on"]
+    for fig in (c19.plot_boxplots(cv.table),):
+        fig.savefig(tmp_path / "box.png")
+    sched = c19.schedule_table(cv.schedules)
+    fig = c19.plot_schedule(sched, {m: 1 for m in sched["method"].unique()}, C19Config().cycle)
+    fig.savefig(tmp_path / "sched.png")
+
+
+def test_range_test_once_picks_a_rate_per_resolution_and_split():
+    from audiolib.c19.training import choose_lrs, train_method
+
+    torch.set_num_threads(1)
+    data = _tone_data(n_per_class=8, classes=2, folds=2)
+    images = _synthetic_images(data)
+    cfg = C19Config(epochs=(1, 1, 1), width=0.0625, batch_size=8, range_test_steps=10, device="cpu")
+    train_idx = np.flatnonzero(data.folds != 1)
+    lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg)
+    assert sorted((t, round(f, 3)) for t, f in lrs) == [("R1", 1.0), ("R2", 0.333), ("R3", 0.333), ("R3", 1.0)]
+    for t in tests:
+        assert lrs[(t["tag"], t["body_lr_factor"])] == t["test"].suggestion
+        assert cfg.range_test_bounds[0] <= t["test"].suggestion <= cfg.range_test_bounds[1]
+    table = c19.range_test_table([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
+    assert {"loss", "smoothed_loss", "suggested_lr"} <= set(table["metric"])
+    run = train_method(data, images, train_idx, np.flatnonzero(data.folds == 1), "mel", cfg, fold=1, lrs=lrs)
+    assert [s.max_lr for s in run.stages] == [lrs[("R1", 1.0)], lrs[("R2", 1 / 3)], lrs[("R3", 1 / 3)]]
+    c19.plot_range_tests([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
+
+
+def test_cross_validate_rejects_absent_folds_and_methods():
+    data = _tone_data()
+    images = _synthetic_images(data)
+    cfg = C19Config(epochs=(1, 1, 1), lr=1e-3, width=0.0625, batch_size=4, device="cpu")
+    with pytest.raises(ValueError, match=r"test folds \[7\]"):
+        cross_validate(data, images, cfg, test_folds=[7], progress=False)
+    with pytest.raises(ValueError, match="unknown"):
+        cross_validate(data, images, cfg, methods=("zoom",), progress=False)
