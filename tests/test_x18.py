@@ -1,0 +1,141 @@
+"""X18 experiment helpers: splits, format round trip in the pipeline, architectures, sweeps, back ends."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiolib import x18
+from audiolib.data.audioset import EmbeddingSet
+from audiolib.metrics import balanced_metrics
+
+TRAIN_KW = dict(steps=12, batch_size=16, eval_every=4, seed=0, device="cpu")
+
+
+def _embeddings(n=90, c=4, folds=None, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.random((n, c)) < 0.35
+    y[np.arange(n), rng.integers(0, c, n)] = True
+    x = rng.integers(90, 166, (n, 10, 128)).astype(np.uint8)
+    x[:, :, :c] = np.where(y[:, None, :], 220, 40)  # learnable: class k lights up dimension k
+    folds = folds if folds is not None else np.array(["train"] * (n - 30) + ["validate"] * 15 + ["test"] * 15)
+    return EmbeddingSet(x, y, [f"c{i}" for i in range(n)], [f"k{j}" for j in range(c)], folds=folds, name="toy")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return x18.split_by_column(_embeddings(), description="toy embeddings")
+
+
+def test_split_by_folds_uses_last_two_folds():
+    data = _embeddings(n=50, folds=np.repeat([str(f) for f in range(1, 6)], 10))
+    s = x18.split_by_folds(data)
+    assert (len(s.train), len(s.val), len(s.test)) == (30, 10, 10)
+    assert set(s.test.folds) == {"5"} and set(s.val.folds) == {"4"}
+    assert "test fold 5" in s.description
+    ten = _embeddings(n=100, folds=np.repeat([str(f) for f in range(1, 11)], 10))
+    assert set(x18.split_by_folds(ten).test.folds) == {"10"}  # numeric order, not "9" after "10"
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        x18.split_by_folds(_embeddings(n=20, folds=np.repeat(["1", "2"], 10)))
+    with pytest.raises(ValueError, match="no clip in split 'validate'"):
+        x18.split_by_column(_embeddings(n=20, folds=np.array(["train"] * 10 + ["test"] * 10)))
+
+
+def test_limit_clips_keeps_every_fold():
+    from audiolib.data.base import ClipSet
+
+    manifest = pd.DataFrame({"clip_id": [str(i) for i in range(100)], "path": None,
+                             "labels": [("a",)] * 100, "fold": np.repeat([1, 2, 3, 4], 25)})
+    clips = ClipSet("toy", manifest, ["a"], loader=lambda row: None, description="toy")
+    small = x18.limit_clips(clips, 20, seed=0)
+    assert len(small) == 20 and small.manifest["fold"].value_counts().to_dict() == {1: 5, 2: 5, 3: 5, 4: 5}
+    assert "subset: 20 of 100" in small.description
+    assert x18.limit_clips(clips, 500) is clips
+
+
+def test_write_and_reload_checks_both_formats(tmp_path):
+    data = _embeddings(n=30)
+    back, files = x18.write_and_reload(data, tmp_path)
+    for fmt in ("tfrecord", "hdf5"):
+        np.testing.assert_array_equal(back[fmt].x, data.x)
+        np.testing.assert_array_equal(back[fmt].y, data.y)
+        assert back[fmt].clip_ids == data.clip_ids and list(back[fmt].folds) == list(data.folds)
+    assert set(files["format"]) == {"tfrecord", "hdf5"} and (files["value"] > 0).all()
+    assert {"metric", "value"} <= set(files.columns)
+
+
+def test_train_description_history_and_learning(splits):
+    d = x18.families(0.0625, 0.0, 3e-3)["fully_connected"]
+    t = x18.train_description(d, splits, steps=40, batch_size=16, eval_every=10, seed=0, device="cpu")
+    assert t.history["step"].tolist() == [10, 20, 30, 40]
+    np.testing.assert_allclose(t.history["epoch"], t.history["step"] * 16 / len(splits.train))
+    assert {"val_AUC", "val_AP", "loss"} <= set(t.history.columns)
+    # test metrics are the library's balanced metrics of the returned scores
+    ref = balanced_metrics(splits.test.y, t.test_scores)
+    assert t.test_metrics["AUC"] == pytest.approx(ref["AUC"]) and t.test_metrics["AP"] == pytest.approx(ref["mAP"])
+    assert t.test_metrics["AUC"] > 0.9
+
+
+def test_compare_architectures_average_is_mean_of_probabilities(splits):
+    descriptions = x18.families(0.0625, 0.1, 1e-3)
+    table, curves, trained = x18.compare_architectures(splits, descriptions, **TRAIN_KW)
+    assert list(dict.fromkeys(table["model"])) == ["fully_connected", "residual", "convolutional",
+                                                   "average of the above"]
+    mean = np.mean([t.test_scores for t in trained.values()], axis=0)
+    avg = table[(table["model"] == "average of the above") & (table["metric"] == "AP")]["value"].item()
+    assert avg == pytest.approx(balanced_metrics(splits.test.y, mean)["mAP"])
+    assert set(curves["setting"]) == set(descriptions) and set(curves["factor"]) == {"model"}
+
+
+def test_sweeps_vary_one_factor(splits):
+    base = x18.families(0.0625, 0.3, 1e-3)["fully_connected"]
+    ds = x18.sweep_descriptions(base, "dropout", [0.0, 0.5])
+    assert [layer["dropout"] for layer in ds[0.5].structure] == [0.5, 0.5]
+    assert x18.sweep_descriptions(base, "l2", [0.01])[0.01].l2 == 0.01
+    assert x18.sweep_descriptions(base, "init_scale", [0.1])[0.1].init_scale == 0.1
+    with pytest.raises(ValueError, match="unknown sweep factor 'momentum'"):
+        x18.sweep_descriptions(base, "momentum", [0.9])
+    table, curves = x18.sweep(splits, base, "data_fraction", [0.5, 1.0], **TRAIN_KW)
+    clips = table.groupby("setting")["train_clips"].first().to_dict()
+    assert clips == {"0.5": 30, "1.0": 60}
+    assert set(table["metric"]) == {"test_AUC", "test_AP"}
+    assert set(curves["metric"]) == {"val_AUC", "val_AP", "loss"}
+
+
+def test_run_sweeps_and_figures(splits):
+    table, curves = x18.run_sweeps(splits, "fully_connected", {"width": [0.03125, 0.0625], "init_scale": [0.01],
+                                                              "l2": []}, width=0.0625, dropout=0.0, lr=1e-3,
+                                   **TRAIN_KW)
+    assert set(table["factor"]) == {"width", "init_scale"}
+    for factor, (name, title) in x18.SWEEP_FIGURES.items():
+        assert name.startswith("fig") and "X18" in title
+    fig = x18.plot_curves(curves[curves["factor"] == "width"], "width")
+    assert len(fig.axes[0].lines) == 2
+
+
+def test_backends_table_and_reference(splits):
+    table = x18.compare_backends(splits, x18.families(0.0625, 0.0, 1e-3)["fully_connected"], ["eager"], **TRAIN_KW)
+    assert set(table["metric"]) == {"AUC", "AP", "train_seconds", "wall_seconds", "examples_per_second"}
+    assert (table[table["metric"] == "train_seconds"]["value"] > 0).all()
+    with pytest.raises(ValueError, match="unknown back end 'jax'"):
+        x18.compare_backends(splits, x18.families(0.0625, 0.0, 1e-3)["fully_connected"], ["jax"], **TRAIN_KW)
+    ours = pd.DataFrame([{"dataset": "synthetic", "model": "m", "metric": "AP", "value": 0.5},
+                         {"dataset": "audioset", "model": "m", "metric": "AP", "value": 0.3},
+                         {"dataset": "audioset", "model": "m", "metric": "AUC", "value": 0.9}])
+    ref = x18.with_reference(ours)
+    assert np.isnan(ref.loc[0, "reference_value"]) and "not the AudioSet release" in ref.loc[0, "reference_source"]
+    assert ref.loc[1, "reference_value"] == 0.314 and ref.loc[2, "reference_value"] == 0.959
+
+
+def test_cpu_threads_restores():
+    import torch
+
+    before = torch.get_num_threads()
+    with x18.cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
