@@ -7,7 +7,8 @@ A parameters cell holds one line per parameter::
     PROFILE: str = "quick"  # {"smoke", "quick", "full"}
 
 The comment after ``#`` states the allowed values: ``{...}`` a set of literals, ``>= x``,
-``> x``, ``<= x``, ``< x``, ``a..b`` an inclusive range; anything else is a description.
+``> x``, ``<= x``, ``< x``, ``a..b`` an inclusive range, optionally followed by a description
+(``# > 0 clips of the corpus``); a comment starting otherwise is only a description.
 """
 
 from __future__ import annotations
@@ -48,17 +49,25 @@ class Parameter:
             raise ParameterError(f"{where}: parameter {self.name}={value!r} is not allowed; allowed: {self.allowed}")
 
 
+_NUMBER = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
 def _allowed(value: Any, rule: str) -> bool:
+    # The rule is the comment's start; text after it describes (``# > 0 clips of the corpus``).
     rule = rule.strip()
-    if rule.startswith("{") and rule.endswith("}"):
-        choices = ast.literal_eval(rule)
-        values = value if isinstance(value, list) else [value]
-        return all(v in choices for v in values)
-    m = re.fullmatch(r"(>=|>|<=|<)\s*(-?[\d.eE+-]+)", rule)
+    if rule.startswith("{") and "}" in rule:
+        try:
+            choices = ast.literal_eval(rule[: rule.index("}") + 1])
+        except (ValueError, SyntaxError):
+            choices = None
+        if isinstance(choices, (set, dict)):
+            values = value if isinstance(value, list) else [value]
+            return all(v in choices for v in values)
+    m = re.match(rf"(>=|>|<=|<)\s*({_NUMBER})(?![\w.])", rule)
     if m and isinstance(value, (int, float)):
         op, bound = m.group(1), float(m.group(2))
         return {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}[op]
-    m = re.fullmatch(r"(-?[\d.eE+-]+)\s*\.\.\s*(-?[\d.eE+-]+)", rule)
+    m = re.match(rf"({_NUMBER})\s*\.\.\s*({_NUMBER})(?![\w.])", rule)
     if m and isinstance(value, (int, float)):
         return float(m.group(1)) <= value <= float(m.group(2))
     return True
