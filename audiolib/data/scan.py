@@ -43,7 +43,6 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -204,6 +203,8 @@ def _check_row(clips: ClipSet, i: int, *, decode: str, min_seconds: float) -> tu
     decoded = False
     try:
         header = info(path)
+        if header.frames == 0:  # a valid header with no data: load_audio would refuse it
+            return "contains 0 samples (empty, or truncated before the first block)", False
         if header.duration < min_seconds:
             return f"is {header.duration:.3f} s long, shorter than the {min_seconds:g} s required", False
         if _needs_decode(path, decode):

@@ -215,6 +215,12 @@ def read_annotations(path=None, taxonomy: Taxonomy | None = None) -> pd.DataFram
     missing = [c for c in presence if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: {len(missing)} presence column(s) of the taxonomy missing, e.g. {missing[:3]}")
+    # a label outside the taxonomy (other than the "<coarse>-X" uncertain tags) is not ignored
+    codes = set(taxonomy.fine) | set(taxonomy.coarse) | {f"{c}-X" for c in taxonomy.coarse}
+    foreign = [c for c in table.columns if c.endswith("_presence") and c.split("_", 1)[0] not in codes]
+    if foreign:
+        raise ValueError(f"{path}: presence column(s) {foreign[:5]} name labels not in the taxonomy "
+                         f"({len(taxonomy.fine)} fine and {len(taxonomy.coarse)} coarse codes, and the <coarse>-X tags)")
     values = table[presence].to_numpy(dtype=float)
     bad = ~np.isin(values, (-1.0, 0.0, 1.0))
     if bad.any():
