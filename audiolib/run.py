@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,9 @@ def execute(exp: experiments.Experiment, values: dict[str, Any], profile: str, r
     """Run one notebook; return ``(run folder, status)``."""
     import papermill as pm
 
+    # papermill's own parameter sniffing cannot read comments holding "=" (``# >= 0``); the
+    # parameters were already checked by audiolib.params, so its warnings are noise here.
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     folder = results.new_run_folder(exp.name, profile, root)
     values = {**values, "RUN_DIR": str(folder.resolve())}
     status = "complete"
