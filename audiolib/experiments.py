@@ -86,24 +86,67 @@ register(Experiment(
 # --- 01: H17 architectures ----------------------------------------------------------------------
 register(Experiment(
     name="01_architectures",
-    reproduces="H17 Table 2 (architectures), Figure 1 (per-class d' vs prior), Figure 2 (frame-wise outputs)",
+    reproduces="H17 Table 1 (weights, multiplies), Table 2 (architectures), Figure 1 (per-class d' vs prior), "
+               "Figure 2 (frame-wise outputs)",
     profiles={
-        "smoke": {"N_CLIPS": 80, "STEPS": 6, "BATCH_SIZE": 16, "MODELS": ["fc_audio", "vggish_audio"], "WIDTH": 0.125},
-        "quick": {"N_CLIPS": 1500, "STEPS": 300, "BATCH_SIZE": 64, "WIDTH": 0.25},
-        "full": {"N_CLIPS": 20000, "STEPS": 20000, "BATCH_SIZE": 128, "WIDTH": 1.0},
+        "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "WIDTH": 0.03125, "STEPS": 3, "BATCH_SIZE": 8,
+                  "RECORDING_SECONDS": 60.0},
+        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 20, "WIDTH": 0.0625, "STEPS": 150, "BATCH_SIZE": 32},
+        "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128,
+                 "NUM_WORKERS": 8},
     },
-    tables=("table2_architectures",),
-    figures=("table2_architectures",),
+    tables=("table1_complexity", "table2_architectures", "figure1_per_class", "figure2_framewise"),
+    figures=("table2_architectures", "figure1_dprime_prior", "figure2_framewise"),
 ))
 
 # --- 02: H17 label-set size ---------------------------------------------------------------------
-# (entry owned by the H17 scaling notebooks)
+register(Experiment(
+    name="02_label_set_size",
+    reproduces="H17 Table 3 (label-set size, with and without a 128-d bottleneck, evaluated on the smallest set)",
+    profiles={
+        "smoke": {"N_CLIPS": 60, "FINE_PER_COARSE": 4, "EVAL_PER_CLASS": 2, "WIDTH": 0.03125, "STEPS": 2,
+                  "BATCH_SIZE": 8, "LABEL_FRACTIONS": [1.0, 0.25, 0.05]},
+        "quick": {"N_CLIPS": 1200, "FINE_PER_COARSE": 16, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 60,
+                  "BATCH_SIZE": 32},
+        "full": {"N_CLIPS": 20000, "FINE_PER_COARSE": 64, "EVAL_PER_CLASS": 50, "WIDTH": 1.0, "STEPS": 20000,
+                 "BATCH_SIZE": 128, "NUM_WORKERS": 8},
+    },
+    tables=("label_subsets", "table3_label_set_size"),
+    figures=("table3_label_set_size",),
+))
 
 # --- 03: H17 training-set size ------------------------------------------------------------------
-# (entry owned by the H17 scaling notebooks)
+register(Experiment(
+    name="03_training_set_size",
+    reproduces="H17 Table 4 (training-set size, the same model and steps)",
+    profiles={
+        "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "N_SIZES": 2, "SIZE_RATIO": 2.0, "WIDTH": 0.03125, "STEPS": 2,
+                  "BATCH_SIZE": 8},
+        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 20, "N_SIZES": 4, "SIZE_RATIO": 4.0, "WIDTH": 0.0625,
+                  "STEPS": 80, "BATCH_SIZE": 32},
+        "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "N_SIZES": 5, "SIZE_RATIO": 4.0, "WIDTH": 1.0,
+                 "STEPS": 20000, "BATCH_SIZE": 128, "NUM_WORKERS": 8},
+    },
+    tables=("table4_training_set_size",),
+    figures=("table4_training_set_size",),
+))
 
 # --- 04: H17 embedding transfer -----------------------------------------------------------------
-# (entry owned by the H17 transfer notebook)
+register(Experiment(
+    name="04_embedding_transfer",
+    reproduces="H17 sec. 4.4 (classifier on embeddings vs on 64x20 log-mel patches, small labelled sets)",
+    profiles={
+        "smoke": {"N_CLIPS": 80, "SMALL_CLIPS": 30, "REAL_SETS": [], "EVAL_PER_CLASS": 3, "WIDTH": 0.03125,
+                  "STEPS": 2, "BATCH_SIZE": 8, "CLASSIFIER_UNITS": 16, "CLASSIFIER_STEPS": 3},
+        "quick": {"N_CLIPS": 1000, "SMALL_CLIPS": 300, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 20,
+                  "WIDTH": 0.0625, "STEPS": 100, "BATCH_SIZE": 32, "CLASSIFIER_STEPS": 200},
+        "full": {"N_CLIPS": 20000, "SMALL_CLIPS": 4000, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 100,
+                 "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "CLASSIFIER_UNITS": 1000,
+                 "CLASSIFIER_STEPS": 5000, "NUM_WORKERS": 8},
+    },
+    tables=("embedding_network", "transfer"),
+    figures=("transfer",),
+))
 
 # --- 05: T19 DCASE 2019 Task 5 ------------------------------------------------------------------
 # (entry owned by the T19 notebook)
@@ -132,4 +175,21 @@ register(Experiment(
 ))
 
 # --- 07: C19 progressive resizing ---------------------------------------------------------------
-# (entry owned by the C19 notebook)
+register(Experiment(
+    name="07_progressive_resizing",
+    reproduces="C19 Table 1 (staged 1cycle schedules), Tables 2 and 3 (per-fold accuracy), Figs. 2 and 3 "
+               "(box plots), the learning-rate range test; mel+resize and mixup added",
+    profiles={
+        "smoke": {"DATASETS": ["esc10"], "CLIPS_PER_FOLD": 5, "TEST_FOLDS": 1, "MIXUP_METHODS": ["mel"],
+                  "EPOCHS": [1, 1, 1], "RANGE_TEST": "once", "RANGE_TEST_STEPS": 10, "WIDTH": 0.0625,
+                  "BATCH_SIZE": 8},
+        "quick": {"DATASETS": ["esc10", "urbansound8k"], "CLIPS_PER_FOLD": 40, "TEST_FOLDS": 2,
+                  "MIXUP_METHODS": ["mel"], "EPOCHS": [2, 2, 2], "RANGE_TEST": "once", "RANGE_TEST_STEPS": 30,
+                  "WIDTH": 0.125, "BATCH_SIZE": 32},
+        "full": {"DATASETS": ["esc50", "urbansound8k"], "CLIPS_PER_FOLD": 0, "TEST_FOLDS": 0,
+                 "MIXUP_METHODS": ["baseline", "mel", "resize", "mel+resize"], "EPOCHS": [20, 20, 20],
+                 "RANGE_TEST": "every_stage", "RANGE_TEST_STEPS": 100, "WIDTH": 1.0, "BATCH_SIZE": 64},
+    },
+    tables=("table1_schedule", "table2_3_accuracy", "mixup_accuracy", "lr_range_test"),
+    figures=("fig2_3_boxplots", "lr_range_test", "table1_schedule"),
+))

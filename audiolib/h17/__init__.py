@@ -28,7 +28,7 @@ from .data import (
     training_sizes,
     with_targets,
 )
-from .framewise import Framewise, framewise_scores, load_tagger, recording_patches, save_tagger
+from .framewise import Framewise, framewise_scores, load_tagger, recording, recording_patches, save_tagger
 from .scaling import label_set_experiment, label_subsets, training_size_experiment
 from .training import (
     ARCHITECTURES,
@@ -44,14 +44,22 @@ from .training import (
     train_and_evaluate,
     wide,
 )
-from .transfer import SmallSet, embedding_patchset, embedding_transfer, real_small_set, synthetic_small_set, transfer_table
+from .transfer import (
+    SmallSet,
+    embedding_patchset,
+    embedding_transfer,
+    real_small_set,
+    synthetic_small_set,
+    transfer_corpus,
+    transfer_table,
+)
 
 __all__ = [
     "ARCHITECTURES", "METRICS", "Framewise", "H17Data", "SmallSet", "Trained", "balanced_eval_rows", "best_of",
     "build_model", "class_names", "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer",
     "evaluate_clips", "framewise_scores", "label_set_experiment", "label_subset_sizes", "label_subsets",
     "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper", "per_class_table",
-    "prepare_corpus", "real_small_set", "recording_patches", "repatch", "save_tagger", "split_corpus",
+    "prepare_corpus", "real_small_set", "recording", "recording_patches", "repatch", "save_tagger", "split_corpus",
     "synthetic_small_set", "table2", "tidy_per_class", "train_and_evaluate", "training_size_experiment",
-    "training_sizes", "transfer_table", "wide", "with_targets",
+    "training_sizes", "transfer_corpus", "transfer_table", "wide", "with_targets",
 ]

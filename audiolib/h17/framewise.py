@@ -147,3 +147,28 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
     extra.setdefault("class_names", list(extra["classes"]))
     extra.setdefault("feature_config", "vggish")
     return model.to(_train.resolve_device(device)).eval(), extra
+
+
+def recording(path: str = "", *, seconds: float = 60.0, seed: int = 0, fine_per_coarse=None
+              ) -> tuple[torch.Tensor, int, pd.DataFrame | None, str]:
+    """The recording for Fig. 2: the audio file at ``path``, or a synthetic one when ``path`` is empty.
+
+    The synthetic recording (:func:`audiolib.data.synthetic.long_recording`) is ``seconds`` long,
+    built from the default corpus's sound families and class prior, with its event timeline.
+
+    Returns:
+        ``(waveform [time], sample_rate, events or None, description)``.
+    """
+    if path:
+        from ..audio import load_audio
+
+        waveform, sr = load_audio(path)
+        return waveform, sr, None, f"audio file {path} ({waveform.shape[-1] / sr:.1f} s)"
+    from ..data.synthetic import long_recording
+
+    if seconds <= 0:
+        raise ValueError(f"recording: seconds must be > 0, got {seconds}")
+    kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
+    waveform, sr, events = long_recording(seconds=seconds, seed=seed, **kw)
+    return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
+                                  f"default-corpus sound families)")

@@ -71,6 +71,10 @@ class Trained:
         base = {"model": self.name, **ids}
         return [{**base, "metric": k, "value": float(v)} for k, v in values.items()]
 
+    def table(self, **ids) -> pd.DataFrame:
+        """:meth:`rows` as a DataFrame."""
+        return pd.DataFrame(self.rows(**ids))
+
 
 def build_model(name: str, num_classes: int, *, width: float = 1.0, bottleneck: int | None = None,
                 seed: int = 0, **kwargs) -> tuple[nn.Module, dict[str, Any]]:

@@ -145,3 +145,24 @@ def transfer_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     from . import paper
 
     return pd.concat([*tables, paper.transfer()], ignore_index=True)
+
+
+def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_class: int = 20,
+                    small_labels: str = "fine", num_workers: int = 0, progress: bool = False):
+    """The default corpus split into a large part (clips ``0 .. n - small - 1``) and a small one.
+
+    The parts hold disjoint clips. Returns ``(large: H17Data, small: SmallSet)``: the large part is
+    split as :func:`~audiolib.h17.data.split_corpus` does (train / balanced evaluation), the small
+    part as :func:`synthetic_small_set` does.
+    """
+    from .data import split_corpus
+
+    if not 0 < small_clips < n_clips:
+        raise ValueError(f"transfer_corpus: small_clips must be in 1..{n_clips - 1}, got {small_clips}")
+    clips = load_dataset("synthetic", n_clips=n_clips, seed=seed)
+    patches = load_patches(clips, "vggish", num_workers=num_workers, progress=progress)
+    large = split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed,
+                         rows=np.arange(n_clips - small_clips))
+    small = synthetic_small_set(clips, patches, np.arange(n_clips - small_clips, n_clips), labels=small_labels,
+                                eval_per_class=max(1, eval_per_class // 2), seed=seed)
+    return large, small
