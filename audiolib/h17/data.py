@@ -147,7 +147,7 @@ def training_sizes(n_train: int, n_sizes: int, ratio: float) -> list[int]:
     """A geometric series of training-set sizes ending at ``n_train``: ``n_train / ratio**k``.
 
     >>> training_sizes(1000, 4, 4.0)
-    [16, 62, 250, 1000]
+    [15, 62, 250, 1000]
     """
     if n_sizes < 1:
         raise ValueError(f"training_sizes: n_sizes must be >= 1, got {n_sizes}")

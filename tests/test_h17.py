@@ -1,0 +1,310 @@
+"""H17 experiment helpers: evaluation sets, subsets, training/evaluation, tables, transfer, frame-wise scores."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import norm
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import nn
+
+from audiolib import h17, paths
+from audiolib.data.patches import PatchSet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run faster on one thread, and far faster on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _zipf_labels(n: int, c: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, c + 1)
+    return (rng.random((n, c)) < 0.6 * p / p.max()).astype(np.float32)
+
+
+def _separable_patches(n_clips: int, classes: int, seed: int, patches_per_clip: int = 3) -> PatchSet:
+    """Clips whose label k adds a bump in mel band block k: learnable by any model."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n_clips, classes)) < 0.35).astype(np.float32)
+    x = rng.normal(0, 1, (n_clips, patches_per_clip, 96, 64)).astype(np.float32)
+    band = 64 // classes
+    for k in range(classes):
+        x[:, :, :, k * band:(k + 1) * band] += 2.5 * y[:, k, None, None, None]
+    clip_index = torch.arange(n_clips).repeat_interleave(patches_per_clip)
+    yt = torch.from_numpy(y)
+    return PatchSet(torch.from_numpy(x.reshape(-1, 96, 64)), yt[clip_index], clip_index, yt,
+                    [f"c{i}" for i in range(n_clips)], [f"k{k}" for k in range(classes)])
+
+
+# --- balanced evaluation sets --------------------------------------------------------------------
+def test_balanced_eval_rows_meets_the_target_where_the_data_allows():
+    y = _zipf_labels(600, 12, seed=1)
+    per_class = 15
+    rows = h17.balanced_eval_rows(y, per_class, seed=3)
+    assert np.all(np.diff(rows) > 0)                       # sorted, no row twice
+    got = y[rows].sum(axis=0)
+    wanted = np.minimum(per_class, y.sum(axis=0))
+    assert np.all(got >= wanted)
+    # Balanced: the rarest classes are not swamped; far fewer clips than the whole set.
+    assert len(rows) < 0.5 * len(y)
+    # The rare classes have all they can have, the chosen set is the same for the same seed.
+    assert np.array_equal(rows, h17.balanced_eval_rows(y, per_class, seed=3))
+    assert not np.array_equal(rows, h17.balanced_eval_rows(y, per_class, seed=4))
+
+
+def test_balanced_eval_rows_takes_every_clip_of_a_rare_class_and_rejects_bad_input():
+    y = np.zeros((50, 3))
+    y[:40, 0] = 1
+    y[40:43, 1] = 1  # only three clips of class 1
+    y[43:, 2] = 1
+    rows = h17.balanced_eval_rows(y, 5, seed=0)
+    assert set(range(40, 43)) <= set(rows.tolist())
+    assert y[rows].sum(axis=0).tolist() == [5, 3, 5]
+    with pytest.raises(ValueError, match="per_class"):
+        h17.balanced_eval_rows(y, 0)
+    with pytest.raises(ValueError, match="targets"):
+        h17.balanced_eval_rows(np.zeros(5), 1)
+
+
+# --- subsets ---------------------------------------------------------------------------------------
+def test_label_subset_sizes_follow_the_paper():
+    # The paper: 30,871 labels, 3,087 (10 %) and 400 (1.3 %).
+    assert h17.label_subset_sizes(30871, [1.0, 0.1, 0.013]) == [30871, 3087, 401]
+    assert h17.label_subset_sizes(64, [1.0, 0.1, 0.013]) == [64, 6, 1]
+    with pytest.raises(ValueError, match="fractions"):
+        h17.label_subset_sizes(10, [0.0])
+
+
+def test_most_frequent_classes_and_nesting():
+    y = np.array([[1, 1, 0, 1], [0, 1, 0, 1], [0, 1, 1, 0]])
+    assert h17.most_frequent_classes(y, 2).tolist() == [1, 3]       # counts 1, 3, 1, 2
+    assert h17.most_frequent_classes(y, 4).tolist() == [1, 3, 0, 2]  # ties: lower index first
+    with pytest.raises(ValueError, match="1..4"):
+        h17.most_frequent_classes(y, 5)
+
+
+def test_training_sizes_and_nested_subsets():
+    assert h17.training_sizes(700, 3, 10.0) == [7, 70, 700]
+    sizes = h17.training_sizes(1000, 4, 4.0)
+    assert sizes == [15, 62, 250, 1000]
+    subsets = h17.nested_subsets(1000, sizes, seed=0)
+    assert [len(s) for s in subsets] == sizes
+    for small, large in zip(subsets, subsets[1:]):
+        assert set(small) <= set(large)
+    with pytest.raises(ValueError, match="fewer than one clip"):
+        h17.training_sizes(10, 5, 10.0)
+    with pytest.raises(ValueError, match="ratio"):
+        h17.training_sizes(10, 2, 1.0)
+
+
+def test_repatch_cuts_20_frame_patches_and_keeps_owners():
+    ps = _separable_patches(4, 2, seed=0, patches_per_clip=2)
+    short = h17.repatch(ps, 20)
+    assert short.patches.shape == (8 * 4, 20, 64)
+    torch.testing.assert_close(short.patches[1], ps.patches[0, 20:40])
+    torch.testing.assert_close(short.patches[4], ps.patches[1, 0:20])
+    assert short.clip_index.tolist() == ps.clip_index.repeat_interleave(4).tolist()
+    assert torch.equal(short.targets[5], ps.targets[1])
+    with pytest.raises(ValueError, match="shorter"):
+        h17.repatch(ps, 200)
+
+
+def test_coarse_targets_follow_the_taxonomy():
+    from audiolib.data import load_dataset
+
+    clips = load_dataset("synthetic", n_clips=30, seed=0)
+    coarse, codes = h17.coarse_targets(clips)
+    assert codes == list(clips.taxonomy.coarse)
+    for row, labels in enumerate(clips.manifest["labels"]):
+        expected = {clips.taxonomy.parent[c] for c in labels}
+        assert {codes[k] for k in np.flatnonzero(coarse[row])} == expected
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+class _MeanLogit(nn.Module):
+    """Logit of class k = mean of mel band block k of the patch (a fixed, known scorer)."""
+
+    def __init__(self, classes: int):
+        super().__init__()
+        self.classes = classes
+        self.num_classes = classes
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        blocks = x.reshape(x.shape[0], -1, 64).mean(1).reshape(x.shape[0], self.classes, -1).mean(-1)
+        return blocks * self.w
+
+
+def test_evaluate_clips_averages_patch_scores_per_clip_against_sklearn():
+    ps = _separable_patches(40, 4, seed=2)
+    model = _MeanLogit(4)
+    metrics, scores = h17.evaluate_clips(model, ps.classes, ps, ["k1", "k3"], device="cpu")
+    # Independent computation: sigmoid per patch, mean per clip, scikit-learn per class.
+    with torch.no_grad():
+        frame = torch.sigmoid(model(ps.patches.unsqueeze(1))).numpy()
+    clip = np.stack([frame[ps.clip_index.numpy() == i].mean(0) for i in range(ps.n_clips)])[:, [1, 3]]
+    np.testing.assert_allclose(scores, clip, rtol=1e-5)
+    y = ps.clip_targets.numpy()[:, [1, 3]]
+    aucs = [roc_auc_score(y[:, j], clip[:, j]) for j in range(2)]
+    aps = [average_precision_score(y[:, j], clip[:, j]) for j in range(2)]
+    assert metrics["AUC"] == pytest.approx(np.mean(aucs), abs=1e-9)
+    assert metrics["mAP"] == pytest.approx(np.mean(aps), abs=1e-9)
+    assert metrics["dprime"] == pytest.approx(math.sqrt(2) * norm.ppf(np.mean(aucs)), abs=1e-9)
+    with pytest.raises(ValueError, match="not outputs"):
+        h17.evaluate_clips(model, ps.classes, ps, ["nope"])
+
+
+def test_train_and_evaluate_learns_a_separable_task():
+    train = _separable_patches(60, 4, seed=0)
+    test = _separable_patches(30, 4, seed=1)
+    before = h17.train_and_evaluate("fc_audio", train, test, steps=1, batch_size=16, lr=1e-3, device="cpu",
+                                    model_kwargs={"layers": 1, "units": 32})
+    after = h17.train_and_evaluate("fc_audio", train, test, steps=120, batch_size=16, lr=1e-3, device="cpu",
+                                   model_kwargs={"layers": 1, "units": 32})
+    assert after.metrics["AUC"] > 0.95 and after.metrics["AUC"] > before.metrics["AUC"]
+    assert after.fit.steps == 120 and after.model_kwargs == {"layers": 1, "units": 32}
+    rows = pd.DataFrame(after.rows(seed=0))
+    assert {"AUC", "dprime", "mAP", "steps", "train_seconds", "examples_per_second"} <= set(rows["metric"])
+
+
+def test_table2_sets_the_paper_beside_ours_and_paper_numbers_are_self_consistent():
+    train = _separable_patches(20, 3, seed=0)
+    runs = [h17.train_and_evaluate(m, train, train, steps=2, batch_size=8, width=0.03125, device="cpu")
+            for m in ("fc_audio", "alexnet_audio")]
+    table = h17.table2(runs, dataset="toy", width=0.03125)
+    assert set(table["source"]) == {"this run", "paper (Hershey et al. 2017, Table 2)"}
+    paper_rows = table[table["source"] != "this run"]
+    vgg = paper_rows[(paper_rows["model"] == "vgg_audio") & (paper_rows["metric"] == "mAP")]["value"]
+    assert vgg.tolist() == [0.161]
+    wide = h17.wide(table, ["source", "model", "variant"])
+    assert len(wide) == 2 + 6
+    # Every quoted d' is the d' of its quoted AUC (rounding to 3 decimals: within 0.006).
+    for t in (h17.paper.table2(), h17.paper.table3(), h17.paper.table4(), h17.paper.transfer()):
+        ids = [c for c in t.columns if c not in ("metric", "value")]
+        w = t.pivot_table(index=ids, columns="metric", values="value", aggfunc="first")
+        np.testing.assert_allclose(w["dprime"], math.sqrt(2) * norm.ppf(w["AUC"]), atol=0.006)
+
+
+def test_complexity_table_marks_the_inception_exception():
+    table = h17.complexity_table()
+    ratios = table.set_index(["model", "metric"])["ratio"]
+    off = ratios[(ratios - 1).abs() > 0.05]
+    assert list(off.index) == [("inception_v3_audio", "multiplies")]
+
+
+def test_per_class_table_uses_the_training_prior():
+    train = _separable_patches(30, 4, seed=0)
+    test = _separable_patches(20, 4, seed=1)
+    run = h17.train_and_evaluate("fc_audio", train, test, steps=3, batch_size=8, device="cpu",
+                                 model_kwargs={"layers": 1, "units": 16})
+    prior = train.clip_targets.numpy().mean(0)
+    table = h17.per_class_table(run, test, prior, ["a", "b", "c", "d"])
+    np.testing.assert_allclose(table["prior"], prior)
+    np.testing.assert_allclose(table["log10_prior"], np.log10(prior))
+    assert table["name"].tolist() == ["a", "b", "c", "d"]
+    tidy = h17.tidy_per_class(table, model="fc_audio")
+    assert {"metric", "value", "model"} <= set(tidy.columns)
+
+
+# --- scaling experiments and transfer (tiny, end to end) ------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_corpus():
+    return h17.prepare_corpus(60, 0, eval_per_class=2, fine_per_coarse=(2,) * 8)
+
+
+def test_label_set_experiment_evaluates_every_run_on_the_smallest_set(tiny_corpus):
+    table, runs = h17.label_set_experiment(tiny_corpus, [1.0, 0.25, 0.07], model="fc_audio", steps=2, batch_size=8,
+                                           lr=1e-3, width=0.05, device="cpu")
+    ours = table[table["source"] == "this run"]
+    assert sorted(set(ours["n_labels"])) == [1, 4, 16]
+    assert len(runs) == 6 and all(r.eval_classes == runs[0].eval_classes for r in runs)
+    assert len(runs[0].eval_classes) == 1
+    assert {r.model.embedding_dim for r in runs[1::2]} == {128}   # the bottleneck runs
+    assert set(ours["bottleneck"]) == {False, True}
+    assert (table["source"] != "this run").any()
+
+
+def test_training_size_experiment_uses_nested_sizes(tiny_corpus):
+    table, runs = h17.training_size_experiment(tiny_corpus, n_sizes=2, ratio=3.0, model="fc_audio", steps=2,
+                                               batch_size=8, lr=1e-3, width=0.05, device="cpu")
+    ours = table[table["source"] == "this run"]
+    n = tiny_corpus.train.n_clips
+    assert sorted(set(ours["train_clips"])) == [int(n / 3), n]
+
+
+def test_embedding_transfer_trains_both_classifiers(tiny_corpus):
+    large, small = h17.transfer_corpus(60, 20, seed=0, eval_per_class=2, small_labels="coarse")
+    assert set(large.train_rows).isdisjoint(range(40, 60)) and len(small.patches.classes) == 8
+    embed = h17.train_and_evaluate("alexnet_audio", large.train, large.eval, steps=2, batch_size=8, width=0.05,
+                                   bottleneck=128, device="cpu")
+    table, runs = h17.embedding_transfer(embed.model, small, steps=3, batch_size=8, units=16, device="cpu")
+    assert set(table["features"]) == {"embedding", "log-mel 64x20"}
+    assert [r.model_kwargs["input_shape"] for r in runs] == [(1, 1, 128), (1, 20, 64)]
+    assert table["small_set"].unique().tolist() == ["synthetic-small"]
+
+
+@pytest.mark.slow
+def test_real_small_set_esc10_splits_by_fold():
+    if paths.shared_data_root() is None or not (paths.shared_data_root() / "esc50").is_dir():
+        pytest.skip("../shared/data/esc50 is absent")
+    small = h17.real_small_set("esc10", test_fold=1)
+    folds = small.clips.manifest["fold"].to_numpy()
+    assert set(folds[small.test_rows]) == {1} and 1 not in set(folds[small.train_rows])
+    assert len(small.test_rows) == 80 and small.patches.n_clips == 400
+
+
+# --- frame-wise scores and tagger checkpoints ------------------------------------------------------
+def test_framewise_scores_times_and_top_classes():
+    model = h17.build_model("fc_audio", 5, width=0.05)[0]
+    waveform = torch.randn(16000 * 5) * 0.1
+    fw = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), device="cpu")
+    n = 1 + (fw.spectrogram.shape[0] - 96) // 96
+    assert fw.scores.shape == (n, 5) and n == 5
+    np.testing.assert_allclose(fw.start, np.arange(n) * 0.96)
+    np.testing.assert_allclose(fw.end - fw.start, 0.96)
+    assert fw.top_classes(2) == np.argsort(-fw.scores.max(0), kind="stable")[:2].tolist()
+    assert list(fw.to_frame().columns) == ["start_s", "end_s", *"abcde"]
+    half = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), hop_frames=48, device="cpu")
+    assert len(half.start) == 1 + (fw.spectrogram.shape[0] - 96) // 48
+    with pytest.raises(ValueError, match="shorter than one"):
+        h17.framewise_scores(model, torch.zeros(4000), 16000, classes=list("abcde"))
+    with pytest.raises(ValueError, match="5 outputs"):
+        h17.framewise_scores(model, waveform, 16000, classes=list("abc"))
+
+
+def test_tagger_checkpoint_round_trip(tmp_path):
+    train = _separable_patches(10, 3, seed=0)
+    run = h17.train_and_evaluate("alexnet_audio", train, train, steps=2, batch_size=4, width=0.05, bottleneck=128,
+                                 device="cpu")
+    path = h17.save_tagger(tmp_path / "tagger.pt", run, class_names=["x", "y", "z"])
+    model, info = h17.load_tagger(path)
+    assert info["model_name"] == "alexnet_audio" and info["classes"] == ["k0", "k1", "k2"]
+    assert info["class_names"] == ["x", "y", "z"] and info["model_kwargs"] == {"width": 0.05, "bottleneck": 128}
+    x = torch.randn(2, 1, 96, 64)
+    torch.testing.assert_close(model(x), run.model.cpu().eval()(x))
+    # A checkpoint that does not say which model it holds is refused, naming the file.
+    from audiolib.train import save_checkpoint
+
+    bare = save_checkpoint(tmp_path / "bare.pt", run.model)
+    with pytest.raises(ValueError, match="bare.pt.*which model"):
+        h17.load_tagger(bare)
+
+
+def test_recording_is_synthetic_with_events_or_a_file(tmp_path):
+    waveform, sr, events, text = h17.recording("", seconds=61.0, seed=0)
+    assert waveform.shape[0] == 61 * sr and len(events) > 0 and "61 s" in text
+    import soundfile as sf
+
+    path = tmp_path / "r.wav"
+    sf.write(path, np.zeros(8000, dtype=np.float32), 8000)
+    w, sr2, ev, text = h17.recording(str(path))
+    assert ev is None and sr2 == 8000 and "r.wav" in text
