@@ -85,7 +85,8 @@ ID_COLUMNS = ("split", "sensor_id", "audio_filename", "annotator_id")
 
 
 # --- download ------------------------------------------------------------------------------------
-def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool = True) -> Path:
+def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool = True,
+                       url: str = SONYC_UST_URL) -> Path:
     """Download and unpack SONYC-UST v1 (Zenodo record 2590742) into ``root``.
 
     Resumable (each file goes to ``<file>.part`` first); skipped when ``root`` is already marked
@@ -97,6 +98,7 @@ def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool 
             never the read-only shared subset).
         keep_archive: keep ``audio.tar.gz`` after unpacking.
         progress: show download progress.
+        url: the folder the three files are fetched from (a mirror, or ``file://`` for tests).
 
     Returns:
         ``root`` holding ``annotations.csv``, ``dcase-ust-taxonomy.yaml``, ``audio/train``,
@@ -106,7 +108,7 @@ def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool 
     if is_complete(root):
         return root
     for name in ARCHIVES:
-        download_file(f"{SONYC_UST_URL}/{name}", root / name, progress=progress)
+        download_file(f"{url.rstrip('/')}/{name}", root / name, progress=progress)
     annotations = read_annotations(root / "annotations.csv")
     truth = {split: annotations[annotations["split"] == split]["audio_filename"].unique() for split in SPLITS}
     staging = root / ".extracting"
@@ -120,7 +122,7 @@ def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool 
     if missing:
         raise RuntimeError(f"{root / 'audio.tar.gz'} unpacked, but {len(missing)} annotated files are absent "
                            f"from {root / 'audio'} (first: {missing[:3]}); delete the archive and download again")
-    mark_complete(root, {"dataset": "sonyc-ust", "url": SONYC_UST_URL,
+    mark_complete(root, {"dataset": "sonyc-ust", "url": url,
                          "files": {split: len(files) for split, files in truth.items()}})
     if not keep_archive:
         (root / "audio.tar.gz").unlink()
