@@ -91,7 +91,7 @@ register(Experiment(
     profiles={
         "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "WIDTH": 0.03125, "STEPS": 3, "BATCH_SIZE": 8,
                   "RECORDING_SECONDS": 60.0},
-        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 20, "WIDTH": 0.0625, "STEPS": 150, "BATCH_SIZE": 32},
+        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 150, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128,
                  "NUM_WORKERS": 8},
     },
@@ -106,7 +106,7 @@ register(Experiment(
     profiles={
         "smoke": {"N_CLIPS": 60, "FINE_PER_COARSE": 4, "EVAL_PER_CLASS": 2, "WIDTH": 0.03125, "STEPS": 2,
                   "BATCH_SIZE": 8, "LABEL_FRACTIONS": [1.0, 0.25, 0.05]},
-        "quick": {"N_CLIPS": 1200, "FINE_PER_COARSE": 16, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 60,
+        "quick": {"N_CLIPS": 1200, "FINE_PER_COARSE": 16, "EVAL_PER_CLASS": 5, "WIDTH": 0.0625, "STEPS": 60,
                   "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "FINE_PER_COARSE": 64, "EVAL_PER_CLASS": 50, "WIDTH": 1.0, "STEPS": 20000,
                  "BATCH_SIZE": 128, "NUM_WORKERS": 8},
@@ -122,7 +122,7 @@ register(Experiment(
     profiles={
         "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "N_SIZES": 2, "SIZE_RATIO": 2.0, "WIDTH": 0.03125, "STEPS": 2,
                   "BATCH_SIZE": 8},
-        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 20, "N_SIZES": 4, "SIZE_RATIO": 4.0, "WIDTH": 0.0625,
+        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "N_SIZES": 4, "SIZE_RATIO": 4.0, "WIDTH": 0.0625,
                   "STEPS": 80, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "N_SIZES": 5, "SIZE_RATIO": 4.0, "WIDTH": 1.0,
                  "STEPS": 20000, "BATCH_SIZE": 128, "NUM_WORKERS": 8},
@@ -138,7 +138,7 @@ register(Experiment(
     profiles={
         "smoke": {"N_CLIPS": 80, "SMALL_CLIPS": 30, "REAL_SETS": [], "EVAL_PER_CLASS": 3, "WIDTH": 0.03125,
                   "STEPS": 2, "BATCH_SIZE": 8, "CLASSIFIER_UNITS": 16, "CLASSIFIER_STEPS": 3},
-        "quick": {"N_CLIPS": 1000, "SMALL_CLIPS": 300, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 20,
+        "quick": {"N_CLIPS": 1000, "SMALL_CLIPS": 300, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 10,
                   "WIDTH": 0.0625, "STEPS": 100, "BATCH_SIZE": 32, "CLASSIFIER_STEPS": 200},
         "full": {"N_CLIPS": 20000, "SMALL_CLIPS": 4000, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 100,
                  "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "CLASSIFIER_UNITS": 1000,
