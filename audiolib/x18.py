@@ -79,9 +79,10 @@ def train_embedding_model(patches, model_name: str, *, width: float | None = Non
     Returns ``(model, model_kwargs, FitResult)``; ``model.embedding(x)`` is the 128-d bottleneck.
     """
     from audiolib.models import create_model
-    from audiolib.models.registry import _REGISTRY
+    from audiolib.models.registry import _REGISTRY, _check_name
     from audiolib.train import TrainConfig, fit, seed_everything
 
+    _check_name(model_name)  # an unknown name is a ValueError listing the registered models
     kwargs: dict[str, Any] = {"bottleneck": 128}
     if width is not None and "width" in inspect.signature(_REGISTRY[model_name]).parameters:
         kwargs["width"] = width
@@ -108,7 +109,9 @@ def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, 
     from audiolib.cache import cached_patchset
     from audiolib.data import load_dataset
     from audiolib.embeddings import embed_clipset
+    from audiolib.models.registry import _check_name
 
+    _check_name(model_name)  # before any work
     t0 = time.perf_counter()
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed)
     patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=False)
@@ -145,7 +148,6 @@ def embed_dataset(name: str, model: nn.Module, pca, *, max_clips: int, seed: int
     clips = limit_clips(load_dataset(name), max_clips, seed=seed)
     patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=False)
     data, _ = embed_clipset(model, clips, patches=patches, pca=pca, device=device)
-    data.folds = np.asarray([str(f) for f in clips.manifest["fold"]]) if "fold" in clips.manifest else data.folds
     back, files = write_and_reload(data, out_dir) if out_dir is not None else ({"tfrecord": data}, pd.DataFrame())
     description = f"{clips.description}; embedded by the default corpus's embedding model, read back from TFRecords"
     return split_by_folds(back["tfrecord"], description=description), clips, files
@@ -245,18 +247,14 @@ def write_and_reload(data: EmbeddingSet, out_dir) -> tuple[dict[str, EmbeddingSe
     """
     from pathlib import Path
 
-    from audiolib.data.audioset import load_embeddings, read_hdf5_embeddings
+    from audiolib.data.audioset import load_embeddings
     from audiolib.embeddings import WRITERS
 
     out_dir = Path(out_dir)
     back, rows = {}, []
     for fmt, writer in WRITERS.items():
         files = writer(data, out_dir / fmt)
-        if fmt == "tfrecord":
-            reloaded = load_embeddings(out_dir / fmt)
-        else:
-            parts = [read_hdf5_embeddings(f) for f in files if f.suffix == ".h5"]
-            reloaded = _concat(parts, name=data.name)
+        reloaded = load_embeddings(out_dir / fmt)
         order = {c: i for i, c in enumerate(reloaded.clip_ids)}
         rows_back = [order[c] for c in data.clip_ids]
         same = (np.array_equal(reloaded.x[rows_back], data.x) and np.array_equal(reloaded.y[rows_back], data.y)
@@ -269,15 +267,6 @@ def write_and_reload(data: EmbeddingSet, out_dir) -> tuple[dict[str, EmbeddingSe
             rows.append({"dataset": data.name, "format": fmt, "file": str(f.relative_to(out_dir)),
                          "metric": "bytes", "value": f.stat().st_size})
     return back, pd.DataFrame(rows)
-
-
-def _concat(parts: Sequence[EmbeddingSet], name: str) -> EmbeddingSet:
-    first = parts[0]
-    folds = None if any(p.folds is None for p in parts) else np.concatenate([p.folds for p in parts])
-    return EmbeddingSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
-                        sum((p.clip_ids for p in parts), []), list(first.classes), list(first.class_ids),
-                        np.concatenate([p.n_frames for p in parts]), np.concatenate([p.start_time for p in parts]),
-                        np.concatenate([p.end_time for p in parts]), folds, name, first.description)
 
 
 # --- training and scoring ---------------------------------------------------------------------

@@ -208,3 +208,15 @@ def test_real_class_labels_and_ontology(shared_data):
     assert set(labels["mid"]) <= set(ontology)
     speech = ontology["/m/09x0r"]
     assert speech["name"] == "Speech" and speech["parents"]  # Speech sits under Human voice
+
+
+def test_load_embeddings_folder_of_packed_files(tmp_path):
+    classes = [f"class {i}" for i in range(527)]
+    recs = _records(5)
+    A.write_hdf5_embeddings(tmp_path / "bal_train.h5", A.EmbeddingSet.from_records(recs[:2], classes))
+    A.write_hdf5_embeddings(tmp_path / "eval.h5", A.EmbeddingSet.from_records(recs[2:], classes))
+    both = A.load_embeddings(tmp_path)
+    assert both.clip_ids == [r.video_id for r in recs] and both.x.shape == (5, 10, 128)
+    assert A.load_embeddings(tmp_path, split="eval").clip_ids == ["vid002", "vid003", "vid004"]
+    with pytest.raises(ValueError, match="different classes"):
+        A.concat_embeddings([both, both.select_classes([0, 1])])

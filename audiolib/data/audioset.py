@@ -75,6 +75,7 @@ __all__ = [
     "read_hdf5_embeddings",
     "write_hdf5_embeddings",
     "load_embeddings",
+    "concat_embeddings",
     "load_class_labels",
     "write_class_labels",
     "load_ontology",
@@ -725,7 +726,8 @@ def load_embeddings(source: str | Path, *, split: str | None = None, frames: int
     """Load AudioSet-format embeddings from a file or folder.
 
     ``source`` may be a ``.h5``/``.hdf5`` file, a ``.tfrecord`` file, or a folder holding
-    ``<split>/*.tfrecord`` (the release's layout) or ``<split>.h5``. For TFRecords the class
+    ``<split>/*.tfrecord`` (the release's layout) or ``<split>.h5`` files (all of them, one
+    after the other, when ``split`` is ``None``). For TFRecords the class
     list is ``class_labels`` or, when absent, the ``class_labels_indices.csv`` found in the
     folder (or its parent), else AudioSet's. ``folds`` holds each clip's split folder name.
     """
@@ -739,6 +741,10 @@ def load_embeddings(source: str | Path, *, split: str | None = None, frames: int
     elif source.is_dir():
         folder = source / split if split is not None else source
         files = sorted(folder.rglob("*.tfrecord"))
+        packed = sorted(source.glob("*.h5")) if split is None else []
+        if not files and packed:
+            return concat_embeddings([read_hdf5_embeddings(f, class_labels=class_labels) for f in packed],
+                                     name=source.name, description=f"AudioSet-format embeddings from {source}")
         if not files:
             raise FileNotFoundError(f"no .tfrecord files under {folder}" + ("" if split is None else f" (split {split!r})"))
     else:
@@ -757,6 +763,23 @@ def load_embeddings(source: str | Path, *, split: str | None = None, frames: int
     return EmbeddingSet.from_records(records, labels["display_name"].tolist(), class_ids=labels["mid"].tolist(),
                                      frames=frames, name=source.stem, folds=np.array(folds),
                                      description=f"AudioSet-format embeddings from {source}", where=str(source))
+
+
+def concat_embeddings(parts: Sequence[EmbeddingSet], *, name: str | None = None,
+                      description: str | None = None) -> EmbeddingSet:
+    """Clips of several sets with the same classes, one set after the other."""
+    if not parts:
+        raise ValueError("concat_embeddings needs at least one set")
+    first = parts[0]
+    for p in parts[1:]:
+        if p.classes != first.classes or p.x.shape[1:] != first.x.shape[1:]:
+            raise ValueError(f"cannot concatenate {p.name} and {first.name}: different classes or frame shapes")
+    folds = None if any(p.folds is None for p in parts) else np.concatenate([p.folds for p in parts])
+    return EmbeddingSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
+                        sum((p.clip_ids for p in parts), []), list(first.classes), list(first.class_ids),
+                        np.concatenate([p.n_frames for p in parts]), np.concatenate([p.start_time for p in parts]),
+                        np.concatenate([p.end_time for p in parts]), folds, name or first.name,
+                        description if description is not None else first.description, first.scheme)
 
 
 def download_audioset_embeddings(root: str | Path | None = None, *, keep_archive: bool = False,
