@@ -198,6 +198,21 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """One torch thread while featurising in this process, as in each worker process.
+
+    A clip's front end is too small to gain from intra-op threads, and on a busy machine the
+    threads' spinning made it several times slower (see benchmarks/featurize.py).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _build_shard(clips, config, staging: Path, s: int, rows: range, *, num_workers: int, pad_short: bool,
                  dtype: str, bar) -> None:
     from .loaders import feature_loader
@@ -207,10 +222,11 @@ def _build_shard(clips, config, staging: Path, s: int, rows: range, *, num_worke
         bar.update(len(rows))
         return
     chunks, owners = [], []
-    for row, patches in feature_loader(clips, config, rows=rows, num_workers=num_workers, pad_short=pad_short):
-        chunks.append(patches.numpy().astype(dtype, copy=False))
-        owners.append(np.full(patches.shape[0], row, dtype=np.int64))
-        bar.update(1)
+    with _one_thread() if num_workers == 0 else contextlib.nullcontext():
+        for row, patches in feature_loader(clips, config, rows=rows, num_workers=num_workers, pad_short=pad_short):
+            chunks.append(patches.numpy().astype(dtype, copy=False))
+            owners.append(np.full(patches.shape[0], row, dtype=np.int64))
+            bar.update(1)
     _save_npy(staging / f"{name}.npy", np.ascontiguousarray(np.concatenate(chunks)))
     _save_npy(staging / f"{name}.clips.npy", np.concatenate(owners))
     _write_json(staging / f"{name}.json", {"clips": [rows.start, rows.stop], "patches": int(sum(len(o) for o in owners)),
