@@ -9,6 +9,15 @@ checkpoint holds the model, optimizer, scheduler, step, history and every RNG st
 killed at any point and started again with the same ``checkpoint_dir`` resumes where the last
 checkpoint was taken and, on CPU, ends with exactly the same weights as an uninterrupted run.
 
+Speed: on CUDA, ``TrainConfig(**speed_switches(PROFILE, DEVICE))`` turns on bf16 autocast,
+channels_last and ``torch.compile`` in the ``full`` profile (off elsewhere and on CPU); an
+in-memory training set is copied to the GPU once, otherwise batches come through pinned memory,
+prepared ahead by ``num_workers`` DataLoader processes (:mod:`audiolib.loaders`).
+
+Scale: the same calls run under ``torchrun --nproc_per_node=N`` (see :mod:`audiolib.distributed`):
+DDP with NCCL on GPUs or gloo on CPUs, each rank a share of every global batch, metrics gathered
+across ranks, checkpoints from rank 0.
+
 >>> result = fit(model, train_patches, TrainConfig(steps=100, batch_size=64))  # doctest: +SKIP
 >>> scores = predict(model, test_patches)                                       # doctest: +SKIP
 """
