@@ -4,7 +4,10 @@
 
 One process, one input (``batch`` clips of white noise at 16 kHz, fixed seed), every
 implementation timed in interleaved rounds (so background load hits them alike), median of the
-rounds reported as audio-seconds per second, and the ratio of ours to each peer.
+rounds reported as audio-seconds per second, and the ratio of ours to each peer (``ours_speedup``:
+ours / peer throughput). The process's CPU time per call is reported beside the wall time
+(``median_cpu_seconds``, ``ours_cpu_speedup``): on a machine shared with other work, wall time
+also counts the time spent waiting for a core, CPU time only the work done.
 
 Implementations, all 25 ms / 10 ms / 512-point FFT / 64 mel bands 125-7500 Hz / magnitude /
 ``log(mel + 0.01)``:
@@ -53,8 +56,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds (default 10)")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds; the median is reported (default 7)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op and BLAS threads for every implementation (default: torch's current)")
+    parser.add_argument("--threads", type=lambda text: [int(t) for t in text.split(",")], default=None,
+                        help="comma list of torch intra-op and BLAS thread counts, each a separate set of "
+                             "rounds (default: 1 and torch's current count)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peers", default=",".join(PEERS), help=f"comma list from {list(PEERS)} (default all)")
     parser.add_argument("--no-save", action="store_true", help="print only, write no run folder")
@@ -62,6 +66,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     for name in ("batch", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
+    if args.threads is not None and min(args.threads) < 1:
+        parser.error("--threads must be positive")
     if args.seconds <= 0:
         parser.error("--seconds must be > 0")
     unknown = sorted(set(filter(None, args.peers.split(","))) - set(PEERS))
@@ -133,19 +139,39 @@ def _implementations(waveform: torch.Tensor, device: torch.device, peers: list[s
     return impls
 
 
+def _time_round_robin(impls: dict[str, tuple[Callable, str]], repeats: int) -> dict[str, tuple[list, list]]:
+    """name -> (wall seconds, process CPU seconds) of ``repeats`` calls, implementations interleaved."""
+    times: dict[str, tuple[list, list]] = {name: ([], []) for name in impls}
+    for _ in range(repeats):
+        for name, (fn, _) in impls.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            fn()
+            times[name][0].append(time.perf_counter() - start)
+            times[name][1].append(time.process_time() - cpu_start)
+    return times
+
+
+def _rows(impls, times, audio_seconds: float, common: dict) -> list[dict]:
+    wall = {name: statistics.median(t[0]) for name, t in times.items()}
+    cpu = {name: statistics.median(t[1]) for name, t in times.items()}
+    rows = []
+    for name, (_, what) in impls.items():
+        base = {"implementation": name, **common, "runs": what}
+        for metric, value in (("audio_seconds_per_second", audio_seconds / wall[name]),
+                              ("median_seconds", wall[name]),
+                              ("min_seconds", min(times[name][0])),
+                              ("ours_speedup", wall[name] / wall["audiolib"]),
+                              ("median_cpu_seconds", cpu[name]),
+                              ("ours_cpu_speedup", cpu[name] / cpu["audiolib"])):
+            rows.append({**base, "metric": metric, "value": value})
+    return rows
+
+
 def measure(argv: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Time every implementation; return the tidy table and the run parameters."""
+    """Time every implementation at each thread count; return the tidy table and the parameters."""
     args = _parse(argv)
     device = resolve_device(args.device)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
-    try:  # keep NumPy's BLAS to the same thread count (numpy.fft itself is single-threaded)
-        from threadpoolctl import threadpool_limits
-        limiter = threadpool_limits(limits=threads)
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        limiter = None
-
+    thread_counts = args.threads or sorted({1, torch.get_num_threads()})
     generator = torch.Generator().manual_seed(args.seed)
     samples = int(round(args.seconds * SAMPLE_RATE))
     waveform = 0.1 * torch.randn(args.batch, samples, generator=generator)
@@ -153,57 +179,53 @@ def measure(argv: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     peers = [p for p in args.peers.split(",") if p]
     impls = _implementations(waveform, device, peers)
 
-    outputs = {name: fn() for name, (fn, _) in impls.items()}  # warm-up: caches, allocators, CUDA init
-    timings: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(args.repeats):
-        for name, (fn, _) in impls.items():
-            start = time.perf_counter()
-            fn()
-            timings[name].append(time.perf_counter() - start)
-    if limiter is not None:
-        limiter.unregister()
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-    median = {name: statistics.median(times) for name, times in timings.items()}
-    ours = audio_seconds / median["audiolib"]
-    common = {"device": str(device), "threads": threads, "batch": args.batch, "clip_seconds": args.seconds,
-              "repeats": args.repeats}
-    rows = []
-    for name, (_, what) in impls.items():
-        speed = audio_seconds / median[name]
-        base = {"implementation": name, **common, "runs": what}
-        rows.append({**base, "metric": "audio_seconds_per_second", "value": speed})
-        rows.append({**base, "metric": "median_seconds", "value": median[name]})
-        rows.append({**base, "metric": "min_seconds", "value": min(timings[name])})
-        rows.append({**base, "metric": "ours_speedup", "value": ours / speed})
-    if "numpy_reference" in outputs:
-        ours_out = outputs["audiolib"].detach().cpu().double().numpy()
-        diff = float(np.abs(ours_out - outputs["numpy_reference"]).max())
-        rows.append({"implementation": "audiolib", **common, "runs": impls["audiolib"][1],
-                     "metric": "max_abs_diff_vs_numpy_reference", "value": diff})
-    params = {**common, "seed": args.seed, "peers": peers, "save": not args.no_save,
-              "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "numpy_fft_threads": 1}
+    rows: list[dict] = []
+    initial_threads = torch.get_num_threads()
+    try:
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            with threadpool_limits(limits=threads):  # NumPy's BLAS too; numpy.fft is single-threaded
+                outputs = {name: fn() for name, (fn, _) in impls.items()}  # warm-up: caches, CUDA init
+                times = _time_round_robin(impls, args.repeats)
+            common = {"device": str(device), "threads": threads, "batch": args.batch,
+                      "clip_seconds": args.seconds, "repeats": args.repeats}
+            rows += _rows(impls, times, audio_seconds, common)
+            if "numpy_reference" in outputs:
+                diff = np.abs(outputs["audiolib"].detach().cpu().double().numpy() - outputs["numpy_reference"]).max()
+                rows.append({"implementation": "audiolib", **common, "runs": impls["audiolib"][1],
+                             "metric": "max_abs_diff_vs_numpy_reference", "value": float(diff)})
+    finally:
+        torch.set_num_threads(initial_threads)
+    params = {"device": str(device), "threads": thread_counts, "batch": args.batch, "clip_seconds": args.seconds,
+              "repeats": args.repeats, "seed": args.seed, "peers": peers, "save": not args.no_save,
+              "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+              "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
     return pd.DataFrame(rows), params
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Wide view: one row per implementation."""
-    wide = table.pivot_table(index="implementation", columns="metric", values="value", sort=False)
-    return wide.sort_values("audio_seconds_per_second", ascending=False)
+    """Wide view: one row per (threads, implementation)."""
+    wide = table.pivot_table(index=["threads", "implementation"], columns="metric", values="value", sort=False)
+    order = ["audio_seconds_per_second", "ours_speedup", "median_seconds", "min_seconds", "median_cpu_seconds",
+             "ours_cpu_speedup", "max_abs_diff_vs_numpy_reference"]
+    wide = wide[[c for c in order if c in wide.columns]]
+    return wide.sort_values(["threads", "audio_seconds_per_second"], ascending=[True, False])
 
 
 def main(argv: list[str] | None = None) -> int:
     table, params = measure(argv)
-    first = table.iloc[0]
-    print(f"front-end throughput: {first['batch']} clips x {first['clip_seconds']} s at 16 kHz, "
-          f"device {first['device']}, {first['threads']} torch/BLAS thread(s), NumPy FFT 1 thread, "
-          f"median of {first['repeats']} rounds")
-    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 160):
+    print(f"front-end throughput: {params['batch']} clips x {params['clip_seconds']} s at 16 kHz, device "
+          f"{params['device']}, torch/BLAS threads {params['threads']} (NumPy FFT: 1 thread), median of "
+          f"{params['repeats']} interleaved rounds; load average before: {params['load_average']}")
+    print("ours_speedup = peer time / our time (> 1: ours faster); audio_seconds_per_second = throughput")
+    with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
         print(summary(table).to_string())
     if params["save"]:
         run = start_run("bench_frontend", params)
         run.save_table("frontend_throughput", table, describes="front-end throughput (no paper table)",
-                       data=f"synthetic white noise, {first['batch']} x {first['clip_seconds']} s at 16 kHz, "
+                       data=f"synthetic white noise, {params['batch']} x {params['clip_seconds']} s at 16 kHz, "
                             f"seed {params['seed']}")
         folder = run.finish()
         print(f"saved {folder / 'frontend_throughput.csv'}")
