@@ -1,0 +1,143 @@
+"""The hierarchical model: a coarse (top-level) model, then one fine model per coarse category.
+
+As the authors' ``Make DCASE Submission Hierarchical`` notebook does it:
+
+* the top-level model is the 37-output CNN+VGGish (their ``COARSE_WITH_FINE_TOP_LEVEL_MODEL``):
+  its coarse scores are the submission's coarse scores, and its fine scores are kept for every
+  category whose fine model is not run;
+* one fine model per coarse category with more than one fine tag, trained on the clips of that
+  category (the positives of the coarse label) to tell its fine tags apart;
+* at inference, for the arg-max coarse category and every other category scoring above 0.5,
+  the category's fine scores come from its fine model; a category with a single fine tag copies
+  the coarse probability into that tag.
+
+The report's proposed improvement (``all_data=True``): the fine models see all training clips,
+with one extra "not this category" output (1 where the coarse label is absent), so they also
+learn what is not their category; only the fine outputs are used at inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audiolib.data.base import Taxonomy
+from audiolib.metrics import micro_average_precision
+from audiolib.t19.inputs import T19Inputs
+from audiolib.t19.variants import PackedSet, T19Config, Trained, model_scores, train_model
+
+__all__ = ["branch_categories", "branch_targets", "train_branches", "branch_scores", "combine_hierarchical"]
+
+
+def branch_categories(taxonomy: Taxonomy) -> list[str]:
+    """Coarse codes with more than one fine tag (SONYC-UST: 1, 2, 4, 5, 6, 7)."""
+    return [c for c in taxonomy.coarse if len(taxonomy.fine_of(c)) > 1]
+
+
+def _columns(taxonomy: Taxonomy, code: str) -> tuple[list[int], int]:
+    fine = list(taxonomy.fine)
+    return [fine.index(f) for f in taxonomy.fine_of(code)], list(taxonomy.coarse).index(code)
+
+
+def branch_targets(inputs: T19Inputs, rows, code: str, *, all_data: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows used, targets)`` of the fine model of category ``code``.
+
+    ``all_data=False``: the rows whose coarse label is ``code``; targets its fine tags.
+    ``all_data=True``: every row; targets its fine tags plus "not this category" (last column).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    fine_cols, coarse_col = _columns(inputs.taxonomy, code)
+    if all_data:
+        used = rows
+        targets = np.hstack([inputs.fine[used][:, fine_cols], 1.0 - inputs.coarse[used][:, [coarse_col]]])
+    else:
+        used = rows[inputs.coarse[rows, coarse_col] > 0]
+        targets = inputs.fine[used][:, fine_cols]
+    return used, targets.astype(np.float32)
+
+
+def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, kind: str = "fusion") -> tuple[dict, dict]:
+    """Fine models for every category of :func:`branch_categories` that has training positives.
+
+    Returns:
+        ``(trained {code: Trained}, skipped {code: reason})``. Each model keeps its best weights
+        by validation loss (the authors' branch models were selected on validation loss), on
+        the validation rows chosen the same way.
+    """
+    trained, skipped = {}, {}
+    train_all, val_all = inputs.rows("train"), inputs.rows("validate", originals_only=True)
+    for k, code in enumerate(branch_categories(inputs.taxonomy)):
+        rows, targets = branch_targets(inputs, train_all, code, all_data=all_data)
+        fine_cols, coarse_col = _columns(inputs.taxonomy, code)
+        if not (inputs.coarse[train_all, coarse_col] > 0).any():
+            skipped[code] = "no training clip of this category"
+            continue
+        val_rows, val_targets = branch_targets(inputs, val_all, code, all_data=all_data)
+        n_fine = len(fine_cols)
+
+        def evaluate(scores: np.ndarray, y=val_targets, n=n_fine) -> dict:
+            p = np.clip(scores, 1e-7, 1 - 1e-7)
+            loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            out = {"neg_val_loss": -loss}
+            if y[:, :n].any() and not y[:, :n].all():
+                out["micro_ap_fine"] = micro_average_precision(y[:, :n], scores[:, :n])
+            return out
+
+        trained[code] = train_model(inputs, kind, "fine", config, train_rows=rows, val_rows=val_rows,
+                                    targets=targets, val_targets=val_targets, monitors=("neg_val_loss",),
+                                    evaluate=evaluate, epochs=config.fine_epochs, seed_offset=101 + k)
+    return trained, skipped
+
+
+def branch_scores(branches: dict[str, Trained], inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
+    """Fine scores ``{code: [n, k]}`` of each fine model on ``rows`` (best validation-loss weights)."""
+    out = {}
+    for code, trained in branches.items():
+        k = len(inputs.taxonomy.fine_of(code))
+        data = PackedSet(inputs, rows, np.zeros((len(rows), 1), dtype=np.float32), fusion=trained.kind == "fusion")
+        final = {n: v.detach().cpu().clone() for n, v in trained.model.state_dict().items()}
+        scores = model_scores(trained.model, data, state=trained.states.get("neg_val_loss"), device=device)
+        trained.model.load_state_dict(final)
+        out[code] = scores[:, :k]
+    return out
+
+
+def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches: dict[str, np.ndarray],
+                         taxonomy: Taxonomy, threshold: float = 0.5) -> np.ndarray:
+    """Fine scores of the hierarchical model.
+
+    Args:
+        coarse: ``[n, n_coarse]`` top-level coarse probabilities.
+        fallback_fine: ``[n, n_fine]`` top-level fine probabilities (kept where no fine model runs).
+        branches: ``{coarse code: [n, k]}`` fine-model probabilities, ``k`` = the category's fine tags.
+        threshold: categories above it (and the arg-max category) are "selected".
+
+    For each clip and each selected category: a category with one fine tag gets the coarse
+    probability; one with a fine model gets that model's scores; otherwise the fallback stays.
+
+    >>> from audiolib.data.base import Taxonomy
+    >>> tax = Taxonomy({"1": "a", "2": "b"}, {"1-1": "x", "1-2": "y", "2-1": "z"}, {"1-1": "1", "1-2": "1", "2-1": "2"})
+    >>> combine_hierarchical(np.array([[0.9, 0.2]]), np.array([[0.1, 0.1, 0.1]]),
+    ...                      {"1": np.array([[0.8, 0.3]])}, tax).tolist()
+    [[0.8, 0.3, 0.1]]
+    """
+    coarse, fine = np.asarray(coarse, dtype=np.float64), np.array(fallback_fine, dtype=np.float64)
+    codes, fine_codes = list(taxonomy.coarse), list(taxonomy.fine)
+    if coarse.shape != (len(fine), len(codes)) or fine.shape[1] != len(fine_codes):
+        raise ValueError(f"combine_hierarchical: coarse {coarse.shape} and fallback_fine {fine.shape} do not match "
+                         f"the taxonomy ({len(codes)} coarse, {len(fine_codes)} fine)")
+    selected = coarse > threshold
+    selected[np.arange(len(coarse)), coarse.argmax(axis=1)] = True
+    for j, code in enumerate(codes):
+        cols = [fine_codes.index(f) for f in taxonomy.fine_of(code)]
+        rows = selected[:, j]
+        if len(cols) == 1:
+            fine[rows, cols[0]] = coarse[rows, j]
+        elif code in branches:
+            scores = np.asarray(branches[code], dtype=np.float64)
+            if scores.shape != (len(fine), len(cols)):
+                raise ValueError(f"combine_hierarchical: branch {code!r} scores {scores.shape}, expected {(len(fine), len(cols))}")
+            fine[np.ix_(rows, cols)] = scores[rows]
+    return fine
+
+
+

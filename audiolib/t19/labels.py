@@ -1,0 +1,142 @@
+"""Targets of the T19 models and the files of the official evaluation.
+
+Output layouts (``outputs``), as Tompkins & Nichols' three variants:
+
+* ``"all"`` (37 for SONYC-UST): the fine tags then the coarse categories, in taxonomy order;
+* ``"fine"`` (29): the fine tags; coarse scores are derived as the maximum of a category's
+  fine scores (:func:`audiolib.metrics.coarse_from_fine`);
+* ``"coarse"`` (8): the coarse categories; each fine tag is given its category's score (so a
+  submission file can be written; its fine-level metrics are those of this copy).
+
+>>> from audiolib.data.urban_mixtures import sonyc_taxonomy
+>>> import numpy as np
+>>> fine, coarse = split_outputs(np.full((1, 37), 0.5), "all", sonyc_taxonomy())
+>>> fine.shape, coarse.shape
+((1, 29), (1, 8))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audiolib.data.base import ClipSet, Taxonomy
+from audiolib.metrics import coarse_from_fine, sonyc_columns
+
+__all__ = ["OUTPUTS", "n_outputs", "clip_targets", "output_targets", "split_outputs", "class_weights",
+           "truth_frame", "predictions_frame"]
+
+OUTPUTS = ("all", "fine", "coarse")
+
+
+def _check_outputs(outputs: str) -> None:
+    if outputs not in OUTPUTS:
+        raise ValueError(f"parameter outputs: must be one of {OUTPUTS}, got {outputs!r}")
+
+
+def n_outputs(outputs: str, taxonomy: Taxonomy) -> int:
+    """37 / 29 / 8 for SONYC-UST."""
+    _check_outputs(outputs)
+    n_fine, n_coarse = len(taxonomy.fine), len(taxonomy.coarse)
+    return {"all": n_fine + n_coarse, "fine": n_fine, "coarse": n_coarse}[outputs]
+
+
+def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(fine [n, n_fine], coarse [n, n_coarse])`` float32 targets in taxonomy order.
+
+    Fine: the clip's ``labels`` (fine codes). Coarse: the ``coarse_labels`` column when the
+    manifest has one (SONYC-UST's annotators answered the coarse question separately: on its
+    train split these are not the OR of the fine answers), else the categories of the fine labels.
+    With ``soft=True`` and ``fine_agreement`` / ``coarse_agreement`` columns (SONYC-UST train),
+    the volunteers' agreement fractions are returned instead.
+    """
+    taxonomy = clips.taxonomy
+    if taxonomy is None:
+        raise ValueError(f"dataset {clips.name!r} has no taxonomy: T19 needs coarse and fine labels")
+    fine_codes, coarse_codes = list(taxonomy.fine), list(taxonomy.coarse)
+    unknown = sorted(set(clips.classes) - set(fine_codes))
+    if unknown:
+        raise ValueError(f"dataset {clips.name!r}: classes {unknown[:5]} are not fine codes of its taxonomy")
+    m = clips.manifest
+    if soft and "fine_agreement" in m and "coarse_agreement" in m:
+        return (np.asarray(m["fine_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(fine_codes)),
+                np.asarray(m["coarse_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(coarse_codes)))
+    f_index = {c: k for k, c in enumerate(fine_codes)}
+    c_index = {c: k for k, c in enumerate(coarse_codes)}
+    fine = np.zeros((len(m), len(fine_codes)), dtype=np.float32)
+    coarse = np.zeros((len(m), len(coarse_codes)), dtype=np.float32)
+    coarse_lists = m["coarse_labels"] if "coarse_labels" in m else None
+    for row, labels in enumerate(m["labels"]):
+        for code in labels:
+            fine[row, f_index[code]] = 1.0
+        for code in (coarse_lists.iloc[row] if coarse_lists is not None else {taxonomy.parent[c] for c in labels}):
+            coarse[row, c_index[str(code)]] = 1.0
+    return fine, coarse
+
+
+def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.ndarray:
+    """The training targets of an output layout: ``[fine | coarse]``, ``fine`` or ``coarse``."""
+    _check_outputs(outputs)
+    return {"all": lambda: np.hstack([fine, coarse]), "fine": lambda: fine, "coarse": lambda: coarse}[outputs]()
+
+
+def split_outputs(scores: np.ndarray, outputs: str, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """Model probabilities ``[n, n_outputs]`` -> ``(fine [n, n_fine], coarse [n, n_coarse])`` (see module doc)."""
+    _check_outputs(outputs)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_fine = len(taxonomy.fine)
+    if scores.ndim != 2 or scores.shape[1] != n_outputs(outputs, taxonomy):
+        raise ValueError(f"parameter scores: expected [n, {n_outputs(outputs, taxonomy)}] for outputs={outputs!r}, "
+                         f"got {scores.shape}")
+    if outputs == "all":
+        return scores[:, :n_fine], scores[:, n_fine:]
+    if outputs == "fine":
+        return scores, coarse_from_fine(scores, taxonomy)
+    position = {c: k for k, c in enumerate(taxonomy.coarse)}
+    return scores[:, [position[taxonomy.parent[f]] for f in taxonomy.fine]], scores
+
+
+def class_weights(targets: np.ndarray, root: float | None = 10.0) -> np.ndarray:
+    """Positive-class weights ``(negatives / positives) ** (1 / root)`` per column, 0 without positives.
+
+    The authors' ``Get Weighted Classes`` computes negatives / positives of the training labels
+    and ``train.py`` raises it to ``WEIGHT_SMOOTHING = 0.1``: the tenth root. ``root=None``
+    gives all ones (no weighting). Soft targets count their sum as positives.
+
+    >>> class_weights(np.array([[1, 0], [0, 0], [0, 0], [0, 0]]), root=1.0).tolist()
+    [3.0, 0.0]
+    """
+    y = np.asarray(targets, dtype=np.float64)
+    if y.ndim != 2 or len(y) == 0:
+        raise ValueError(f"parameter targets: expected a non-empty [n, C] array, got shape {y.shape}")
+    if root is None:
+        return np.ones(y.shape[1], dtype=np.float32)
+    if root <= 0:
+        raise ValueError(f"parameter root: must be > 0 (10 = tenth root), got {root!r}")
+    pos = y.sum(axis=0)
+    neg = len(y) - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(pos > 0, neg / pos, 0.0)
+    return (ratio ** (1.0 / root) * (pos > 0)).astype(np.float32)
+
+
+def truth_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: Taxonomy) -> pd.DataFrame:
+    """Ground truth in the official evaluation's layout: ``audio_filename`` + fine + coarse columns (0/1)."""
+    fine, coarse = np.asarray(fine), np.asarray(coarse)
+    for name, arr, k in (("fine", fine, len(taxonomy.fine)), ("coarse", coarse, len(taxonomy.coarse))):
+        if arr.shape != (len(clip_ids), k):
+            raise ValueError(f"parameter {name}: expected shape ({len(clip_ids)}, {k}), got {arr.shape}")
+        if not np.isin(arr, (0.0, 1.0)).all():
+            raise ValueError(f"parameter {name}: ground truth must be 0/1 (hard labels)")
+    table = pd.DataFrame(np.hstack([fine, coarse]).astype(np.int64),
+                         columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
+    table.insert(0, "audio_filename", [str(c) for c in clip_ids])
+    return table
+
+
+def predictions_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: Taxonomy) -> pd.DataFrame:
+    """Scores in the submission layout (``audio_filename``, fine tags, coarse categories), in memory."""
+    table = pd.DataFrame(np.hstack([np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)]),
+                         columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
+    table.insert(0, "audio_filename", [str(c) for c in clip_ids])
+    return table

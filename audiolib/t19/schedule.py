@@ -1,0 +1,108 @@
+"""Learning-rate reduction on a stalled metric, with warm restarts that reduce more mildly each cycle.
+
+Tompkins & Nichols' ``train.py``: Adam at 0.01; after each epoch the validation micro AUPRC
+(coarse and fine) is computed; when neither has improved for more than ``patience`` epochs
+the learning rate is multiplied by ``factor`` (0.1) with a fresh optimizer, and once it has
+fallen to ``min_lr`` (1e-6) it is reset to the starting rate and ``factor`` grows by 0.1 (so
+the next cycle's reductions are milder). The best model is saved whenever a monitored metric
+improves; here each monitored metric keeps its own best weights (coarse and fine).
+
+:class:`WarmRestartPlateau` is an ``on_evaluate(step, metrics, optimizer)`` hook for
+:func:`audiolib.train.fit`.
+
+>>> import torch
+>>> model = torch.nn.Linear(2, 1)
+>>> opt = torch.optim.Adam(model.parameters(), lr=0.01)
+>>> hook = WarmRestartPlateau(model, ("auprc",), lr=0.01, patience=1, min_lr=1e-4)
+>>> for step, value in enumerate([0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]):
+...     hook(step, {"auprc": value}, opt)
+>>> [(e["event"], round(e["lr"], 6)) for e in hook.events]
+[('reduce', 0.001), ('reduce', 0.0001), ('restart', 0.01)]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["WarmRestartPlateau"]
+
+
+class WarmRestartPlateau:
+    """Plateau LR reduction with warm restarts, and the best weights per monitored metric.
+
+    Args:
+        model: the model being trained (its weights are copied when a metric improves).
+        monitors: metric names to maximise (e.g. ``("micro_auprc_coarse", "micro_auprc_fine")``).
+        lr: the starting learning rate (the restart value).
+        patience: evaluations without any improvement tolerated; the change happens at the next one.
+        factor: first multiplicative reduction (0.1).
+        factor_step: added to ``factor`` at each restart (0.1), capped at ``max_factor``.
+        min_lr: a reduction that reaches this rate is followed by a restart.
+        reset_optimizer: clear the optimizer state (Adam moments) at each change, as the authors
+            built a new optimizer.
+
+    Attributes:
+        best: ``{metric: best value}``; best_states: ``{metric: state dict (CPU copy)}``;
+        best_steps: ``{metric: step}``; events: LR changes ``{"step", "event", "lr", "factor"}``.
+    """
+
+    def __init__(self, model: nn.Module, monitors, *, lr: float, patience: int = 10, factor: float = 0.1,
+                 factor_step: float = 0.1, max_factor: float = 0.9, min_lr: float = 1e-6,
+                 reset_optimizer: bool = True):
+        if not monitors:
+            raise ValueError("parameter monitors: at least one metric name")
+        if patience < 0:
+            raise ValueError(f"parameter patience: must be >= 0, got {patience}")
+        if not 0 < factor < 1 or not 0 < max_factor < 1:
+            raise ValueError(f"parameters factor ({factor}) and max_factor ({max_factor}) must lie in (0, 1)")
+        if not 0 < min_lr < lr:
+            raise ValueError(f"parameters min_lr ({min_lr}) and lr ({lr}): need 0 < min_lr < lr")
+        self.model = model
+        self.monitors = tuple(monitors)
+        self.base_lr, self.lr = float(lr), float(lr)
+        self.patience, self.factor, self.factor_step, self.max_factor = patience, factor, factor_step, max_factor
+        self.min_lr, self.reset_optimizer = min_lr, reset_optimizer
+        self.best = {m: -math.inf for m in self.monitors}
+        self.best_states: dict[str, dict] = {}
+        self.best_steps: dict[str, int] = {}
+        self.stalled = 0
+        self.events: list[dict] = []
+
+    def _set_lr(self, optimizer: torch.optim.Optimizer, lr: float) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if self.reset_optimizer:
+            optimizer.state.clear()
+
+    def __call__(self, step: int, metrics: dict, optimizer: torch.optim.Optimizer) -> None:
+        improved = False
+        for name in self.monitors:
+            value = metrics.get(name)
+            if value is None or not math.isfinite(value):
+                continue
+            if value > self.best[name]:
+                self.best[name] = float(value)
+                self.best_steps[name] = int(step)
+                self.best_states[name] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                improved = True
+        self.stalled = 0 if improved else self.stalled + 1
+        if self.stalled <= self.patience:
+            return
+        self.stalled = 0
+        if self.lr <= self.min_lr * (1 + 1e-9):
+            self.lr = self.base_lr
+            self.factor = min(self.factor + self.factor_step, self.max_factor)
+            event = "restart"
+        else:
+            self.lr = max(self.lr * self.factor, self.min_lr)
+            event = "reduce"
+        self._set_lr(optimizer, self.lr)
+        self.events.append({"step": int(step), "event": event, "lr": self.lr, "factor": self.factor})
+
+    def state_for(self, metric: str) -> dict | None:
+        """Best weights for ``metric`` (``None`` if it never produced a finite value)."""
+        return copy.deepcopy(self.best_states.get(metric))

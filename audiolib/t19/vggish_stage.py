@@ -1,0 +1,93 @@
+"""The VGGish branch: the official network when its weights are supplied, else one trained here.
+
+Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
+frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
+weights (``vggish-10086976.pth``, optionally ``vggish_pca_params`` for the post-processing)
+this module does the same. Without them (no download is possible here) it trains a VGGish of
+the published architecture, optionally narrower, as a tagger of 0.96 s examples labelled with
+their clip's fine and coarse tags (H17's recipe), on the training clips of the default corpus,
+and then uses its 128-d embedding layer. :attr:`VGGishBranch.description` says which one a
+table used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiolib.data.patches import PatchSet
+from audiolib.models.vggish import VGGish, load_vggish_pca, load_vggish_weights, vggish_postprocess
+from audiolib.t19.inputs import T19Inputs
+from audiolib.train import TrainConfig, fit, resolve_device, seed_everything
+
+__all__ = ["VGGishBranch", "vggish_branch"]
+
+
+@dataclass
+class VGGishBranch:
+    """A VGGish used as a frozen embedder.
+
+    Attributes:
+        model: the network (``embedding`` gives 128-d per example).
+        description: what it is, for every table (official weights or trained here, on what).
+        pca: ``(eigen_vectors, means)`` of the published post-processing, or ``None``.
+        train_seconds: training time when trained here (0 for official weights).
+    """
+
+    model: VGGish
+    description: str
+    pca: tuple[torch.Tensor, torch.Tensor] | None = None
+    train_seconds: float = 0.0
+
+    @torch.no_grad()
+    def embed(self, examples: torch.Tensor, *, batch_size: int = 256, device="auto") -> torch.Tensor:
+        """``[n, k, 96, 64]`` examples -> ``[n, k, 128]`` embeddings (float32, CPU)."""
+        device = resolve_device(device)
+        model = self.model.to(device).eval()
+        flat = examples.reshape(-1, 1, *examples.shape[-2:])
+        out = [model.embedding(flat[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(flat), batch_size)]
+        emb = torch.cat(out) if out else torch.zeros(0, 128)
+        if self.pca is not None:
+            emb = vggish_postprocess(emb, *self.pca)
+        return emb.reshape(*examples.shape[:2], -1).float()
+
+
+def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None, width: float = 1.0,
+                  steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+                  device="auto") -> VGGishBranch:
+    """The official VGGish (``weights``) or one trained on ``inputs``' training rows.
+
+    Args:
+        inputs: the corpus whose training rows (originals and augmented copies) train the
+            network when no ``weights`` are given.
+        weights: path of ``vggish-10086976.pth``; empty / ``None`` trains one here.
+        pca: path of the PCA parameters (``vggish_pca_params.npz`` or the torchvggish ``.pth``);
+            applied only with official weights.
+        width, steps, batch_size, lr: of the in-workbook training (Adam, sigmoid cross-entropy on
+            the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
+    """
+    if weights:
+        model = VGGish(num_classes=1, width=1.0)
+        load_vggish_weights(model, weights)
+        pca_params = load_vggish_pca(pca) if pca else None
+        text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
+        return VGGishBranch(model, text, pca_params)
+    rows = inputs.rows("train")
+    if len(rows) == 0:
+        raise ValueError(f"{inputs.name}: no training rows to train a VGGish on")
+    k = inputs.examples.shape[1]
+    patches = inputs.examples[torch.as_tensor(rows)].reshape(-1, 96, 64).float()
+    clip_targets = torch.from_numpy(np.hstack([inputs.fine[rows], inputs.coarse[rows]]))
+    clip_index = torch.arange(len(rows)).repeat_interleave(k)
+    data = PatchSet(patches, clip_targets[clip_index], clip_index, clip_targets, [inputs.clip_ids[i] for i in rows],
+                    list(inputs.taxonomy.fine) + list(inputs.taxonomy.coarse))
+    seed_everything(seed)
+    model = VGGish(num_classes=clip_targets.shape[1], width=width)
+    result = fit(model, data, TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, seed=seed,
+                                          device=str(resolve_device(device)), progress=False))
+    text = (f"VGGish architecture trained in this workbook (width {width:g}, {steps} steps of {batch_size}) on the "
+            f"{len(rows)} training clips of {inputs.name}; not the published weights")
+    return VGGishBranch(model.cpu().eval(), text, None, result.train_seconds)
