@@ -26,6 +26,7 @@ folds uses its last fold for test, the one before for validation and the others 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import time
 from dataclasses import dataclass
@@ -65,6 +66,11 @@ class EmbeddingSplits:
     val: EmbeddingSet
     test: EmbeddingSet
     description: str
+
+    def label(self) -> str:
+        """A short line for figures: name, clip counts per split, classes."""
+        return (f"{self.name}: {len(self.train)} train / {len(self.val)} validation / {len(self.test)} test clips, "
+                f"{len(self.train.classes)} classes")
 
     def summary(self) -> dict[str, Any]:
         return {"dataset": self.name, "train_clips": len(self.train), "val_clips": len(self.val),
@@ -290,6 +296,8 @@ class Trained:
     test_metrics: dict[str, float]
     train_seconds: float
     examples_per_second: float
+    wall_seconds: float = float("nan")
+    reused: bool = False
 
 
 @contextlib.contextmanager
@@ -311,19 +319,35 @@ def cpu_threads(n: int | None):
 
 def train_description(description: ModelDescription, splits: EmbeddingSplits, *, steps: int, batch_size: int,
                       eval_every: int, seed: int = 0, device: str = "auto", compile: bool = False,
-                      name: str | None = None, cpu_threads_: int | None = 1) -> Trained:
+                      name: str | None = None, threads: int | None = 1, cache: dict | None = None) -> Trained:
     """Build ``description`` for the data, train it, keep the weights best on validation AP, test them.
 
     The history has one row per evaluation: ``step``, ``epoch`` (= step x batch / training
     clips), ``loss`` and the validation ``val_AUC`` / ``val_AP``. On CPU the run uses
-    ``cpu_threads_`` intra-op threads (see :func:`cpu_threads`).
+    ``threads`` intra-op threads (see :func:`cpu_threads`). With a ``cache`` dict, a run whose
+    description, data (clip ids of every split) and settings equal an earlier one's is not
+    trained again: the earlier result is returned (marked ``reused``; runs are deterministic on
+    CPU, so retraining would give the same numbers).
     """
+    import hashlib
+
     from audiolib.train import resolve_device
 
-    threads = cpu_threads_ if resolve_device(device).type == "cpu" else None
-    with cpu_threads(threads):
-        return _train_description(description, splits, steps=steps, batch_size=batch_size, eval_every=eval_every,
-                                  seed=seed, device=device, compile=compile, name=name)
+    key = None
+    if cache is not None:
+        ids = "|".join(",".join(part.clip_ids) for part in (splits.train, splits.val, splits.test))
+        key = (splits.name, hashlib.sha256(ids.encode()).hexdigest(), description.to_yaml(), steps, batch_size,
+               eval_every, seed, str(device), compile, threads)
+        if key in cache:
+            return dataclasses.replace(cache[key], name=name or description.name, reused=True)
+    start = time.perf_counter()
+    with cpu_threads(threads if resolve_device(device).type == "cpu" else None):
+        trained = _train_description(description, splits, steps=steps, batch_size=batch_size, eval_every=eval_every,
+                                     seed=seed, device=device, compile=compile, name=name)
+    trained.wall_seconds = time.perf_counter() - start
+    if key is not None:
+        cache[key] = trained
+    return trained
 
 
 def _train_description(description, splits, *, steps, batch_size, eval_every, seed, device, compile, name) -> Trained:
@@ -447,16 +471,18 @@ def compare_backends(splits: EmbeddingSplits, description: ModelDescription, bac
 
     ``train_seconds`` is the time of the training steps (evaluation excluded); for ``compile``
     it includes compiling the training step on the first step. ``wall_seconds`` covers the whole
-    run (building, training, evaluation, test); ``examples_per_second`` is over all steps.
+    run (building, training, evaluation, test); ``examples_per_second`` is over all steps. A
+    ``cache`` in ``train_kw`` may supply the first repeat from an identical earlier run (its
+    times are that run's).
     """
     rows = []
     for backend in backends:
         if backend not in ("eager", "compile"):
             raise ValueError(f"unknown back end {backend!r}; allowed: eager, compile")
         for r in range(repeats):
-            start = time.perf_counter()
-            t = train_description(description, splits, compile=backend == "compile", name=backend, **train_kw)
-            wall = time.perf_counter() - start
+            kw = {k: v for k, v in train_kw.items() if not (k == "cache" and r > 0)}
+            t = train_description(description, splits, compile=backend == "compile", name=backend, **kw)
+            wall = t.wall_seconds
             base = {"dataset": splits.name, "model": description.name, "backend": backend, "repeat": r}
             rows += [{**base, "metric": "AUC", "value": t.test_metrics["AUC"]},
                      {**base, "metric": "AP", "value": t.test_metrics["AP"]},
@@ -528,8 +554,13 @@ def with_reference(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- plots ------------------------------------------------------------------------------------
-def plot_architectures(table: pd.DataFrame):
-    """Bars of test AUC and AP per model, one group per dataset."""
+def _note(fig, data: str) -> None:
+    if data:
+        fig.text(0.01, 0.0, f"data: {data}", fontsize=7, va="top", wrap=True)
+
+
+def plot_architectures(table: pd.DataFrame, data: str = ""):
+    """Bars of test AUC and AP per model, one group per dataset; ``data`` is printed under it."""
     import matplotlib.pyplot as plt
 
     metrics = ["AUC", "AP"]
@@ -549,11 +580,12 @@ def plot_architectures(table: pd.DataFrame):
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle("X18 architecture comparison on 10x128 embeddings")
     fig.tight_layout()
+    _note(fig, data)
     return fig
 
 
-def plot_curves(curves: pd.DataFrame, title: str):
-    """Validation AUC and AP against epochs, one line per setting."""
+def plot_curves(curves: pd.DataFrame, title: str, data: str = ""):
+    """Validation AUC and AP against epochs, one line per setting; ``data`` is printed under it."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -568,11 +600,12 @@ def plot_curves(curves: pd.DataFrame, title: str):
         axes[0].legend(title=str(curves["factor"].iloc[0]), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
+    _note(fig, data)
     return fig
 
 
-def plot_backends(table: pd.DataFrame):
-    """AUC, AP and training time of each back end side by side."""
+def plot_backends(table: pd.DataFrame, data: str = ""):
+    """AUC, AP and training time of each back end side by side; ``data`` is printed under it."""
     import matplotlib.pyplot as plt
 
     metrics = ["AUC", "AP", "train_seconds"]
@@ -584,6 +617,7 @@ def plot_backends(table: pd.DataFrame):
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("one description, two execution back ends")
     fig.tight_layout()
+    _note(fig, data)
     return fig
 
 

@@ -139,3 +139,17 @@ def test_cpu_threads_restores():
     with x18.cpu_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_identical_runs_are_trained_once(splits):
+    cache = {}
+    d = x18.families(0.0625, 0.0, 1e-3)["fully_connected"]
+    first = x18.train_description(d, splits, cache=cache, **TRAIN_KW)
+    again = x18.train_description(d, splits, cache=cache, name="again", **TRAIN_KW)
+    assert again.reused and not first.reused and again.name == "again"
+    assert again.test_metrics == first.test_metrics and len(cache) == 1
+    other = x18.train_description(d.replace(l2=0.01), splits, cache=cache, **TRAIN_KW)
+    assert not other.reused and len(cache) == 2
+    # deterministic on CPU: retraining without the cache gives the same scores
+    fresh = x18.train_description(d, splits, **TRAIN_KW)
+    np.testing.assert_allclose(fresh.test_scores, first.test_scores, rtol=0, atol=1e-6)
