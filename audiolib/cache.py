@@ -266,8 +266,11 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
     """Compute and store the patches of every clip, unless the entry already exists.
 
     Args:
-        clips: a ClipSet (every clip must decode; a bad one raises naming its file, and the
-            shards finished so far are kept for the next attempt).
+        clips: a ClipSet. Before the first feature is computed every clip is scanned
+            (:func:`audiolib.data.scan.scan_clips`): an unusable one raises a ``ValueError``
+            naming the file and the reason. To go on without them, scan first and cache the
+            usable set: ``clips = scan_clips(clips).clips``. A failure while featurising keeps
+            the shards finished so far for the next attempt.
         config: a :class:`~audiolib.features.LogMelConfig` or a preset name.
         root: cache root (default ``data/features``, or ``$AUDIOLIB_DATA/features``).
         shard_clips: clips per shard (whole clips per shard; the last shard may be smaller).
@@ -290,6 +293,11 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
     final = cache_path(clips, config, root=root, pad_short=pad_short, dtype=dtype)
     if (final / "meta.json").exists():
         return final
+    from .data.patches import patch_seconds
+    from .data.scan import scan_clips
+
+    # every rank scans every clip, so that all ranks raise together (none waits at a barrier)
+    scan_clips(clips, on_error="error", min_seconds=0.0 if pad_short else patch_seconds(config))
     staging = final.with_name(f".{final.name}.partial")
     bounds = list(range(0, len(clips), shard_clips)) + [len(clips)]
     n_shards = len(bounds) - 1

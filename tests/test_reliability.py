@@ -283,6 +283,20 @@ def test_build_patchset_error_raises_before_any_feature_work(corpus, monkeypatch
     assert calls == {"loader": 0, "log_mel": 0}
 
 
+def test_feature_cache_scans_before_featurising(corpus, tmp_path):
+    from audiolib import cache
+
+    clips = corpus_clipset(corpus)
+    root = tmp_path / "features"
+    with pytest.raises(UnusableDataError, match=rf"first: {corpus[BAD[0].name]}: .*{BAD[0].error}"):
+        cache.cached_patchset(clips, "vggish", root=root, progress=False)
+    assert not root.exists() or not any(root.iterdir()), "features were computed before the scan"
+    usable = scan_clips(clips).clips  # the documented way on: cache the usable clips
+    cached = cache.cached_patchset(usable, "vggish", root=root, progress=False)
+    direct = build_patchset(clips, "vggish", progress=False)
+    assert cached.clip_ids == direct.clip_ids and torch.equal(cached.patches, direct.patches)
+
+
 def test_pad_short_false_reports_the_short_clip(corpus):
     clips = corpus_clipset(corpus)
     data = build_patchset(clips.subset([c.name in ("tone", "short") for c in CASES]), "vggish", progress=False,
