@@ -6,7 +6,7 @@ AudioSet's released features are a VGGish model's 128-d embedding of every 0.96 
 1. PCA: ``pca = E @ (e - mean)`` with the eigenvectors ``E`` [128, 128] (rows, scaled for
    whitening) and the means [128, 1] of ``vggish_pca_params.npz``;
 2. clipping to [-2, 2];
-3. 8-bit quantisation: ``round((x + 2) * 255 / 4)`` as uint8.
+3. 8-bit quantisation: ``(x + 2) * 255 / 4`` truncated to uint8.
 
 This module fits that PCA on one's own embeddings (:func:`fit_pca`), applies the three steps
 (:func:`postprocess`), embeds a :class:`~audiolib.data.base.ClipSet` with a trained model
@@ -14,8 +14,8 @@ This module fits that PCA on one's own embeddings (:func:`fit_pca`), applies the
 in the release's formats through :data:`WRITERS` (``"tfrecord"``, ``"hdf5"``), which
 :func:`audiolib.data.audioset.load_embeddings` reads back.
 
-Clips are ``frames`` (10) embeddings long: a clip with fewer 0.96 s patches is padded with the
-quantised zero vector (byte 128) and a longer one cropped to its first ``frames`` patches;
+Clips are ``frames`` (10) embeddings long: a clip with fewer 0.96 s patches is padded with byte
+128 (about 0.0 after dequantisation) and a longer one cropped to its first ``frames`` patches;
 ``EmbeddingSet.n_frames`` keeps the real count.
 
 Command line (the ``audiolib embed`` CLI picks up the same writers)::
@@ -153,13 +153,14 @@ def fit_pca(embeddings: np.ndarray, *, n_components: int = EMBEDDING_DIM, whiten
 
 
 def quantize(x: np.ndarray, low: float = QUANTIZE_MIN, high: float = QUANTIZE_MAX) -> np.ndarray:
-    """Clip to ``[low, high]`` and map linearly to 0..255 with rounding (VGGish's quantisation).
+    """Clip to ``[low, high]``, map linearly to [0, 255] and truncate to uint8, as VGGish's
+    post-processor does (``astype(np.uint8)``, no rounding: 0.0 becomes 127, only ``high`` 255).
 
-    >>> quantize(np.array([-3.0, -2.0, 0.0, 2.0, 9.0])).tolist()
-    [0, 0, 128, 255, 255]
+    >>> quantize(np.array([-3.0, -2.0, 0.0, 1.99, 2.0, 9.0])).tolist()
+    [0, 0, 127, 254, 255, 255]
     """
     clipped = np.clip(np.asarray(x, dtype=np.float64), low, high)
-    return np.round((clipped - low) * (255.0 / (high - low))).astype(np.uint8)
+    return ((clipped - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
 def postprocess(embeddings: np.ndarray, pca: PCAParams) -> np.ndarray:

@@ -192,7 +192,9 @@ def test_load_embeddings_release_layout(tmp_path):
 
 def test_dequantize_schemes():
     q = np.array([0, 128, 255], np.uint8)
-    np.testing.assert_allclose(A.dequantize(q), [-2.0, 128 * 4 / 255 - 2, 2.0], rtol=0, atol=1e-6)
+    # YouTube-8M's Dequantize: x * range / 255 + range / 512 + min
+    np.testing.assert_allclose(A.dequantize(q), [-2 + 4 / 512, 128 * 4 / 255 + 4 / 512 - 2, 2 + 4 / 512],
+                               rtol=0, atol=1e-6)
     np.testing.assert_allclose(A.dequantize(q, "centered"), [-1.0, 0.0, 127 / 128], rtol=0, atol=1e-7)
     with pytest.raises(ValueError, match="uint8"):
         A.dequantize(np.zeros(3))

@@ -31,8 +31,8 @@ Shared copy here
     files of the same format itself (``audiolib embed``, :mod:`audiolib.embeddings`).
 
 Padding: a clip with fewer than ``frames`` (10) seconds is padded at the end with the byte
-:data:`PAD_BYTE` (128, the quantised value of 0.0 in the whitened space) and a longer one is
-cropped to its first ``frames`` seconds; ``EmbeddingSet.n_frames`` keeps the real count.
+:data:`PAD_BYTE` (128: 0.0 after the packed files' dequantisation, 0.016 after YouTube-8M's, the
+middle of the whitened range) and a longer one is cropped to its first ``frames`` seconds; ``EmbeddingSet.n_frames`` keeps the real count.
 
 >>> records = [EmbeddingRecord("abc", 0.0, 10.0, (0, 3), np.zeros((10, 128), np.uint8))]
 >>> path = write_tfrecord_embeddings(tmp / "a.tfrecord", records)   # doctest: +SKIP
@@ -485,23 +485,25 @@ def load_ontology(path: str | Path | None = None) -> dict[str, dict]:
 
 
 # --- the in-memory form: a dataset for training ----------------------------------------------
-def dequantize(x, scheme: str = "vggish") -> np.ndarray:
+def dequantize(x, scheme: str = "yt8m") -> np.ndarray:
     """uint8 embeddings -> float32.
 
-    ``scheme="vggish"`` inverts VGGish's quantisation: ``x * 4 / 255 - 2`` (range [-2, 2]);
-    ``scheme="centered"`` is the packed-HDF5 repositories' ``(x - 128) / 128`` (range [-1, 1)).
+    ``scheme="yt8m"``: the YouTube-8M / AudioSet starter code's ``Dequantize``,
+    ``x * 4 / 255 + 4 / 512 - 2`` (about the centre of each truncation bin of [-2, 2]);
+    ``scheme="centered"``: the packed-HDF5 repositories' ``(x - 128) / 128`` (range [-1, 1)).
 
-    >>> dequantize(np.array([0, 255], np.uint8)).tolist()
-    [-2.0, 2.0]
+    >>> dequantize(np.array([0, 128], np.uint8), "centered").tolist()
+    [-1.0, 0.0]
     """
     x = np.asarray(x)
     if x.dtype != np.uint8:
         raise ValueError(f"dequantize expects uint8 embeddings, got {x.dtype}")
-    if scheme == "vggish":
-        return (x.astype(np.float32) * np.float32((QUANTIZE_MAX - QUANTIZE_MIN) / 255.0) + np.float32(QUANTIZE_MIN))
+    span = QUANTIZE_MAX - QUANTIZE_MIN
+    if scheme == "yt8m":
+        return x.astype(np.float32) * np.float32(span / 255.0) + np.float32(span / 512.0 + QUANTIZE_MIN)
     if scheme == "centered":
         return (x.astype(np.float32) - 128.0) / 128.0
-    raise ValueError(f"dequantize: scheme must be 'vggish' or 'centered', got {scheme!r}")
+    raise ValueError(f"dequantize: scheme must be 'yt8m' or 'centered', got {scheme!r}")
 
 
 @dataclass
@@ -533,7 +535,7 @@ class EmbeddingSet(Dataset):
     folds: np.ndarray | None = None
     name: str = "embeddings"
     description: str = ""
-    scheme: str = "vggish"
+    scheme: str = "yt8m"
 
     def __post_init__(self):
         self.x = np.asarray(self.x)
