@@ -320,6 +320,10 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
     return final
 
 
+def _is_range(a: np.ndarray) -> bool:
+    return len(a) > 0 and int(a[-1]) - int(a[0]) + 1 == len(a) and bool(np.all(np.diff(a) == 1))
+
+
 # --- reading ------------------------------------------------------------------------------------
 class CachedPatchSet(Dataset):
     """The patches of a cache entry, read from memory-mapped shards.
@@ -422,8 +426,16 @@ class CachedPatchSet(Dataset):
         for s in np.unique(shard_of):
             where = np.flatnonzero(shard_of == s)
             local = entry_rows[where] - self._offsets[s]
+            arr = self._array(int(s))
+            if _is_range(local):  # consecutive rows of the file: one sequential read
+                block = arr[local[0]:local[-1] + 1]
+                if _is_range(where):
+                    out[where[0]:where[-1] + 1] = block
+                else:
+                    out[where] = block
+                continue
             order = np.argsort(local, kind="stable")  # read in file order
-            out[where[order]] = self._array(int(s))[local[order]]
+            out[where[order]] = arr[local[order]]
         return torch.from_numpy(out)
 
     def get_batch(self, idx):
