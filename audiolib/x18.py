@@ -80,17 +80,20 @@ class EmbeddingSplits:
 def train_embedding_model(patches, model_name: str, *, width: float | None = None, steps: int = 200,
                           batch_size: int = 32, lr: float = 1e-3, seed: int = 0, device: str = "auto",
                           eval_set=None) -> tuple[nn.Module, dict[str, Any], Any]:
-    """Train ``create_model(model_name, C, bottleneck=128[, width])`` on log-mel patches.
+    """Train ``create_model(model_name, C[, bottleneck=128][, width])`` on log-mel patches.
 
-    Returns ``(model, model_kwargs, FitResult)``; ``model.embedding(x)`` is the 128-d bottleneck.
+    ``bottleneck=128`` is passed when the entry point takes it (``vggish`` has its own 128-d
+    embedding layer). Returns ``(model, model_kwargs, FitResult)``; ``model.embedding(x)`` is
+    the embedding (one wider than 128 is reduced to 128 by the PCA).
     """
     from audiolib.models import create_model
     from audiolib.models.registry import _REGISTRY, _check_name
     from audiolib.train import TrainConfig, fit, seed_everything
 
     _check_name(model_name)  # an unknown name is a ValueError listing the registered models
-    kwargs: dict[str, Any] = {"bottleneck": 128}
-    if width is not None and "width" in inspect.signature(_REGISTRY[model_name]).parameters:
+    accepted = inspect.signature(_REGISTRY[model_name]).parameters
+    kwargs: dict[str, Any] = {"bottleneck": 128} if "bottleneck" in accepted else {}
+    if width is not None and "width" in accepted:
         kwargs["width"] = width
     seed_everything(seed)
     model = create_model(model_name, len(patches.classes), **kwargs)

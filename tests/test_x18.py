@@ -153,3 +153,19 @@ def test_identical_runs_are_trained_once(splits):
     # deterministic on CPU: retraining without the cache gives the same scores
     fresh = x18.train_description(d, splits, **TRAIN_KW)
     np.testing.assert_allclose(fresh.test_scores, first.test_scores, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, expected", [("fc_audio", {"bottleneck": 128, "width": 0.0625}),
+                                            ("vggish", {"width": 0.0625})])
+def test_embedding_model_gives_128_d(name, expected):
+    import torch
+
+    from audiolib.data.patches import PatchSet
+
+    y = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]).repeat(2, 1)
+    patches = PatchSet(torch.randn(8, 96, 64), y, torch.arange(8), y, [str(i) for i in range(8)], ["a", "b", "c"])
+    model, kwargs, _ = x18.train_embedding_model(patches, name, width=0.0625, steps=2, batch_size=4, device="cpu")
+    assert kwargs == expected
+    assert model.embedding(torch.randn(3, 1, 96, 64)).shape == (3, 128)
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        x18.train_embedding_model(patches, "nope", steps=1)
