@@ -25,7 +25,6 @@ across ranks, checkpoints from rank 0.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field

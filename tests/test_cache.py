@@ -21,7 +21,7 @@ from audiolib.data._recipes import FileLoader
 from audiolib.data.base import ClipSet
 from audiolib.data.patches import build_patchset
 from audiolib.features import get_config
-from audiolib.train import TrainConfig, batch_indices, fit
+from audiolib.train import TrainConfig, fit
 
 
 class ToneLoader:

@@ -36,7 +36,6 @@ from audiolib.train import (
     predict,
     resolve_device,
     save_checkpoint,
-    seed_everything,
     speed_switches,
 )
 
