@@ -580,7 +580,7 @@ def plot_architectures(table: pd.DataFrame, data: str = ""):
         ax.set_ylabel(f"test {metric} (macro)")
         ax.set_ylim(0, 1)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[1].legend(fontsize=8, loc="upper right")
     fig.suptitle("X18 architecture comparison on 10x128 embeddings")
     fig.tight_layout()
     _note(fig, data)
