@@ -260,6 +260,31 @@ def _finalise(clips, staging: Path, final: Path, parts: dict, n_shards: int, sec
     os.replace(staging, final)
 
 
+def _scan(clips, config, pad_short: bool, num_workers: int, my_rows: list[range]) -> None:
+    """Check every clip before the first feature is computed (:func:`audiolib.data.scan.scan_clips`).
+
+    One process: all clips, files read by ``num_workers`` threads. Under torchrun: every rank
+    checks labels, ids and headers of all clips (cheap), fully decodes only the clips of its own
+    shards, and the verdicts are gathered, so every rank raises the same error together.
+    """
+    from .data.patches import patch_seconds
+    from .data.scan import UnusableDataError, _error_message, scan_clips
+
+    min_seconds = 0.0 if pad_short else patch_seconds(config)
+    if _dist.world_size() == 1:
+        scan_clips(clips, on_error="error", min_seconds=min_seconds, num_workers=num_workers)
+        return
+    scan_clips(clips, on_error="error", decode="headers", min_seconds=min_seconds, num_workers=num_workers)
+    rows = [r for part in my_rows for r in part]
+    found = scan_clips(clips.subset(rows), on_error="report", min_seconds=min_seconds,
+                       num_workers=num_workers).unusable if rows else []
+    found = [u for part in _dist.all_gather_object(found) for u in part]
+    if found:
+        order = {cid: k for k, cid in enumerate(clips.manifest["clip_id"].astype(str))}
+        found.sort(key=lambda u: order.get(str(u["clip_id"]), -1))
+        raise UnusableDataError(_error_message(clips.name, found, len(clips)), found)
+
+
 def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard_clips: int = 2048,
                 num_workers: int = 0, pad_short: bool = True, dtype: str = "float32",
                 progress: bool = True) -> Path:
@@ -270,7 +295,8 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
             (:func:`audiolib.data.scan.scan_clips`): an unusable one raises a ``ValueError``
             naming the file and the reason. To go on without them, scan first and cache the
             usable set: ``clips = scan_clips(clips).clips``. A failure while featurising keeps
-            the shards finished so far for the next attempt.
+            the shards finished so far for the next attempt. The scan reads files with
+            ``num_workers`` threads; under torchrun each rank decodes only its own shards' clips.
         config: a :class:`~audiolib.features.LogMelConfig` or a preset name.
         root: cache root (default ``data/features``, or ``$AUDIOLIB_DATA/features``).
         shard_clips: clips per shard (whole clips per shard; the last shard may be smaller).
@@ -293,15 +319,12 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
     final = cache_path(clips, config, root=root, pad_short=pad_short, dtype=dtype)
     if (final / "meta.json").exists():
         return final
-    from .data.patches import patch_seconds
-    from .data.scan import scan_clips
-
-    # every rank scans every clip, so that all ranks raise together (none waits at a barrier)
-    scan_clips(clips, on_error="error", min_seconds=0.0 if pad_short else patch_seconds(config))
     staging = final.with_name(f".{final.name}.partial")
     bounds = list(range(0, len(clips), shard_clips)) + [len(clips)]
     n_shards = len(bounds) - 1
     rank, world = _dist.rank(), _dist.world_size()
+    _scan(clips, config, pad_short, num_workers, [range(bounds[s], bounds[s + 1]) for s in range(n_shards)
+                                                  if s % world == rank])
     start = time.perf_counter()
     with _lock(final.with_name(f".{final.name}.lock")) if world == 1 else contextlib.nullcontext():
         if (final / "meta.json").exists():  # another process finished it while we waited

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,17 +222,47 @@ def test_fit_reads_the_cache_like_the_in_memory_set(root):
     assert len(result.history) == 3
 
 
-def _distributed_build(root: str) -> str:
-    return str(cache.build_cache(tone_clips(10), "vggish", root=root, shard_clips=2, progress=False))
+def float_wav_clips(folder, n: int = 6, nan_clip: int | None = None) -> ClipSet:
+    """Float WAV files (their samples can only be checked by decoding); ``nan_clip`` holds a NaN."""
+    rows = []
+    for i in range(n):
+        wave = (0.1 * np.sin(np.arange(20000) * (0.01 + 0.001 * i))).astype(np.float32)
+        if i == nan_clip:
+            wave[1234] = np.nan
+        path = folder / f"f{i}.wav"
+        sf.write(path, wave, 16000, subtype="FLOAT")
+        rows.append({"clip_id": f"f{i}", "path": str(path), "labels": ("x",)})
+    return ClipSet("floats", pd.DataFrame(rows), ["x"], FileLoader())
+
+
+def _distributed_build(root: str, bad_folder: str) -> tuple[str, str]:
+    """Under 2 ranks: a set with a NaN in rank 1's shard must fail on both ranks before any
+    feature is computed; then a good set is built by both ranks together."""
+    from audiolib.data.scan import UnusableDataError
+
+    bad = float_wav_clips(Path(bad_folder), nan_clip=5)
+    bad = bad.subset([0, 1, 5, 2, 3, 4])  # shards of 2 clips: f5 (row 2) is in shard 1, read by rank 1 only
+    try:
+        cache.build_cache(bad, "vggish", root=root + "-bad", shard_clips=2, progress=False)
+        error = ""
+    except UnusableDataError as exc:
+        error = str(exc)
+    return str(cache.build_cache(tone_clips(10), "vggish", root=root, shard_clips=2, progress=False)), error
 
 
 def test_ranks_build_shards_together(tmp_path):
     single = cache.build_cache(tone_clips(10), "vggish", root=tmp_path / "one", shard_clips=2, progress=False)
-    paths_ = distributed.launch(_distributed_build, 2, args=(str(tmp_path / "two"),), device="cpu", timeout_s=180)
-    assert paths_[0] == paths_[1]
-    a, b = cache.open_cache(single), cache.open_cache(paths_[0])
+    (tmp_path / "bad").mkdir()
+    out = distributed.launch(_distributed_build, 2, args=(str(tmp_path / "two"), str(tmp_path / "bad")),
+                             device="cpu", timeout_s=180)
+    (path0, error0), (path1, error1) = out
+    assert path0 == path1
+    a, b = cache.open_cache(single), cache.open_cache(path0)
     assert torch.equal(a.to_patchset().patches, b.to_patchset().patches)
     assert json.loads((b.path / "meta.json").read_text())["n_patches"] == len(a)
+    # the clip only rank 1 decoded makes both ranks raise the same error, before any feature work
+    assert error0 == error1 and "1 of 6 clips are unusable" in error0 and "f5.wav" in error0
+    assert not (tmp_path / "two-bad").exists() or not any((tmp_path / "two-bad").iterdir())
 
 
 def test_bad_inputs(tmp_path, root):
