@@ -209,7 +209,7 @@ def _check_row(clips: ClipSet, i: int, *, decode: str, min_seconds: float) -> tu
             return f"is {header.duration:.3f} s long, shorter than the {min_seconds:g} s required", False
         if _needs_decode(path, decode):
             decoded = True
-            load_audio(path, min_seconds=min_seconds)
+            load_audio(path, mono=False, min_seconds=min_seconds)  # every check, no mixdown
         return None, decoded
     except AudioError as err:
         return err.reason, decoded
