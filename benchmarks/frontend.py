@@ -26,6 +26,11 @@ Implementations, all 25 ms / 10 ms / 512-point FFT / 64 mel bands 125-7500 Hz / 
 Torch peers get the input already on the device; the NumPy peers get a float32 NumPy array.
 The table (tidy: one row per implementation and metric) goes to a new run folder under
 ``results/bench_frontend/`` and is printed.
+
+On a machine whose cores are busy with other work, multi-threaded torch code loses most of its
+time to OpenMP threads spinning between operations (ours more than the peers, since it runs
+many small cache-sized operations): run with ``OMP_WAIT_POLICY=PASSIVE`` in the environment, or
+compare at ``--threads 1``. Both settings are recorded in the run's parameters.
 """
 
 from __future__ import annotations
@@ -201,7 +206,8 @@ def measure(argv: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     params = {"device": str(device), "threads": thread_counts, "batch": args.batch, "clip_seconds": args.seconds,
               "repeats": args.repeats, "seed": args.seed, "peers": peers, "save": not args.no_save,
               "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-              "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+              "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset: active spin-waiting)")}
     return pd.DataFrame(rows), params
 
 
@@ -219,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"front-end throughput: {params['batch']} clips x {params['clip_seconds']} s at 16 kHz, device "
           f"{params['device']}, torch/BLAS threads {params['threads']} (NumPy FFT: 1 thread), median of "
           f"{params['repeats']} interleaved rounds; load average before: {params['load_average']}")
-    print("ours_speedup = peer time / our time (> 1: ours faster); audio_seconds_per_second = throughput")
+    print("ours_speedup = peer time / our time (> 1: ours faster); audio_seconds_per_second = throughput; "
+          f"OMP_WAIT_POLICY {params['omp_wait_policy']}")
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 200):
         print(summary(table).to_string())
     if params["save"]:
