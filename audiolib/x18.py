@@ -109,15 +109,18 @@ def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, 
 
     Loads ``n_clips`` synthetic clips, computes (or reads cached) VGGish log-mel patches, trains
     the embedding model on the training split's patches, fits the PCA on the training clips,
-    embeds every clip, writes TFRecords and HDF5 under ``out_dir`` and continues with what was
-    read back from them (the TFRecords).
+    embeds every clip, writes TFRecords and HDF5 under ``out_dir`` (with the embedding model and
+    its PCA as ``embedding_model.pt``, for ``python -m audiolib.embeddings``) and continues with
+    what was read back from them (the TFRecords).
 
     Returns ``(splits, model, pca, info, files)``; ``info`` has the clip set, timings and the
     embedding model's description.
     """
+    from pathlib import Path
+
     from audiolib.cache import cached_patchset
     from audiolib.data import load_dataset
-    from audiolib.embeddings import embed_clipset
+    from audiolib.embeddings import embed_clipset, save_embedding_model
     from audiolib.models.registry import _check_name
 
     _check_name(model_name)  # before any work
@@ -131,6 +134,9 @@ def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, 
     t2 = time.perf_counter()
     data, pca = embed_clipset(model, clips, patches=patches, fit_rows=train_rows, device=device)
     back, files = write_and_reload(data, out_dir) if out_dir is not None else ({"tfrecord": data}, pd.DataFrame())
+    if out_dir is not None:  # for `python -m audiolib.embeddings --checkpoint <out_dir>/embedding_model.pt`
+        save_embedding_model(Path(out_dir) / "embedding_model.pt", model, model_name=model_name, model_kwargs=kwargs,
+                             num_classes=len(clips.classes), pca=pca)
     t3 = time.perf_counter()
     description = (f"{clips.description}; embedded by {model_name} {kwargs} trained {steps} steps on its training "
                    f"split, VGGish post-processing (PCA fitted on the training clips), read back from TFRecords")

@@ -169,3 +169,22 @@ def test_embedding_model_gives_128_d(name, expected):
     assert model.embedding(torch.randn(3, 1, 96, 64)).shape == (3, 128)
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         x18.train_embedding_model(patches, "nope", steps=1)
+
+
+def test_embed_default_corpus_end_to_end(tmp_path):
+    from audiolib.embeddings import load_embedding_model, main
+
+    splits, model, pca, info, files = x18.embed_default_corpus(12, model_name="fc_audio", width=0.0625, steps=2,
+                                                               batch_size=8, device="cpu", out_dir=tmp_path / "syn")
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 12
+    assert splits.train.x.shape[1:] == (10, 128) and len(splits.train.classes) == 29
+    assert set(files["format"]) == {"tfrecord", "hdf5"}
+    _, saved_pca, extra = load_embedding_model(tmp_path / "syn" / "embedding_model.pt")
+    np.testing.assert_array_equal(saved_pca.eigen_vectors, pca.eigen_vectors)
+    assert extra["model_name"] == "fc_audio"
+    assert main(["--dataset", "synthetic", "--dataset-arg", "n_clips=3", "--checkpoint",
+                 str(tmp_path / "syn" / "embedding_model.pt"), "--format", "tfrecord", "--out", str(tmp_path / "cli"),
+                 "--device", "cpu"]) == 0
+    from audiolib.data.audioset import load_embeddings
+
+    assert len(load_embeddings(tmp_path / "cli")) == 3
