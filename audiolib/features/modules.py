@@ -11,7 +11,6 @@ torch.Size([3, 96, 64])
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from . import functional as F
