@@ -382,3 +382,38 @@ def test_cross_validate_rejects_absent_folds_and_methods():
         cross_validate(data, images, cfg, test_folds=[7], progress=False)
     with pytest.raises(ValueError, match="unknown"):
         cross_validate(data, images, cfg, methods=("zoom",), progress=False)
+
+
+def test_absent_real_data_falls_back_to_the_synthetic_corpus_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOLIB_SHARED_DATA", str(tmp_path / "no-shared-data"))
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path / "data"))
+    datasets, notes = c19.select_datasets(["esc10", "urbansound8k"], synthetic_clips=20)
+    assert [d.name for d in datasets] == ["synthetic"]
+    assert len(notes) == 2 and "synthetic default corpus runs in its place" in notes[0]
+    assert "skipped" in notes[1]
+
+
+def test_cache_with_worker_processes_gives_the_same_images(tmp_path):
+    data = _tone_data(n_per_class=2)
+    serial = c19.dataset_images(data, ("R1",), use_cache=False)
+    parallel = c19.dataset_images(data, ("R1",), root=tmp_path, workers=2)
+    assert torch.equal(serial["R1"], parallel["R1"])
+
+
+def test_batchnorm_recalibration_is_the_average_of_batch_statistics():
+    from audiolib.c19.training import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3))
+    model[1].running_mean.fill_(5.0)  # stale statistics
+    model.eval()
+    data = ImageSet(torch.rand(10, 6, 7) * 3 + 1, np.zeros(10, dtype=int), 2)
+    recalibrate_batchnorm(model, data, batches=2, batch_size=4, device="cpu", seed=7)
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        outs = [model[0](data.get_batch(order[b * 4:(b + 1) * 4])[0]) for b in range(2)]
+    means = torch.stack([o.mean(dim=(0, 2, 3)) for o in outs]).mean(0)
+    variances = torch.stack([o.var(dim=(0, 2, 3), unbiased=True) for o in outs]).mean(0)
+    torch.testing.assert_close(model[1].running_mean, means, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model[1].running_var, variances, rtol=1e-5, atol=1e-6)
+    assert model[1].momentum == 0.1 and not model.training

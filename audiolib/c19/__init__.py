@@ -41,6 +41,12 @@ held-out fold evaluated after every epoch and the best weights reloaded before t
 Every lambda is chosen by the learning-rate range test (a tenth of the rate at the loss
 minimum). The epoch counts E1..E3 are the least certain part of this reading.
 
+Departures in the reduced profiles (``smoke``, ``quick``) only: a width multiplier on ResNet-34,
+a few epochs, a cap on clips per fold, two held-out folds, one range test per dataset and
+resolution reused across folds, and batch-norm statistics re-estimated on two training batches
+before each evaluation (without it the few large steps leave the running averages so far behind
+that every method scores near chance).
+
 >>> from audiolib import c19
 >>> sorted(c19.RESOLUTIONS)
 ['R1', 'R2', 'R3']

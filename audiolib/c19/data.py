@@ -225,25 +225,42 @@ def _read_store(path: Path) -> dict[str, torch.Tensor]:
         return {}
 
 
+class _ClipImages(torch.utils.data.Dataset):
+    """Clip ``missing[j]`` -> its images at the resolutions it lacks (for parallel workers)."""
+
+    def __init__(self, data: C19Data, missing: list[int], wanted: list[list[Resolution]]):
+        self.data, self.missing, self.wanted = data, missing, wanted
+
+    def __len__(self) -> int:
+        return len(self.missing)
+
+    def __getitem__(self, j: int) -> tuple[int, dict[str, torch.Tensor]]:
+        i = self.missing[j]
+        waveform, sr = self.data.clips.load(int(i))
+        prepared = prepare_waveform(waveform, sr)
+        return i, {r.name: image_from_prepared(prepared, r) for r in self.wanted[j]}
+
+
 def dataset_images(data: C19Data, resolutions=("R1", "R2", "R3"), *, root: str | Path | None = None,
-                   use_cache: bool = True, progress: bool = False) -> dict[str, torch.Tensor]:
+                   use_cache: bool = True, workers: int = 0, progress: bool = False) -> dict[str, torch.Tensor]:
     """Mel images of every clip of ``data`` at each resolution -> ``{name: Tensor[n, n_mels, frames]}``.
 
     Clips already in the cache are read; the others are decoded once, prepared (22.05 kHz,
-    silence trimmed) and turned into every missing resolution; the cache files are then
-    rewritten atomically with the union of old and new clips.
+    silence trimmed) and turned into every missing resolution (in ``workers`` processes when
+    > 0); the cache files are then rewritten atomically with the union of old and new clips.
     """
     res = [RESOLUTIONS[r] if isinstance(r, str) else r for r in resolutions]
     root = Path(root) if root is not None else cache_dir()
     stores = {r.name: (_read_store(_store_path(data.name, r, root)) if use_cache else {}) for r in res}
     missing = sorted({i for r in res for i, k in enumerate(data.clip_keys) if k not in stores[r.name]})
+    wanted = [[r for r in res if data.clip_keys[i] not in stores[r.name]] for i in missing]
     new: dict[str, dict[str, torch.Tensor]] = {r.name: {} for r in res}
-    for i in tqdm(missing, desc=f"C19 features {data.name}", disable=not progress, leave=False):
-        waveform, sr = data.clips.load(int(i))
-        prepared = prepare_waveform(waveform, sr)
-        for r in res:
-            if data.clip_keys[i] not in stores[r.name]:
-                new[r.name][data.clip_keys[i]] = image_from_prepared(prepared, r)
+    loader = torch.utils.data.DataLoader(_ClipImages(data, missing, wanted), batch_size=None, shuffle=False,
+                                         num_workers=workers)
+    for i, images in tqdm(loader, total=len(missing), desc=f"C19 features {data.name}", disable=not progress,
+                          leave=False):
+        for name, image in images.items():
+            new[name][data.clip_keys[i]] = image
     out = {}
     for r in res:
         merged = {**stores[r.name], **new[r.name]}

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pandas as pd
@@ -16,6 +17,12 @@ from .report import range_test_table, schedule_table, with_summary
 from .training import METHODS, C19Config, CVResult, cross_validate
 
 __all__ = ["first_folds", "run_all", "data_note", "save_tables", "schedule_curve_inputs"]
+
+
+def feature_workers() -> int:
+    """Processes for feature extraction: none on a small machine (2 cores here), up to 8 on a large one."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus <= 4 else min(8, cpus - 2)
 
 
 def first_folds(data: C19Data, count: int) -> list[int]:
@@ -32,7 +39,7 @@ def run_all(datasets: list[C19Data], config: C19Config, *, methods=METHODS, mixu
     out = {}
     for data in datasets:
         t0 = time.time()
-        images = dataset_images(data, progress=progress)
+        images = dataset_images(data, workers=feature_workers(), progress=progress)
         t1 = time.time()
         result = cross_validate(data, images, config, methods=methods, mixup_methods=mixup_methods,
                                 test_folds=first_folds(data, test_folds), progress=progress)

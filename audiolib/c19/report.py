@@ -159,17 +159,22 @@ def plot_schedule(schedules: pd.DataFrame, steps_per_epoch: dict[str, int], cycl
     """
     import matplotlib.pyplot as plt
 
-    methods = _order(schedules["method"])
+    groups: dict[tuple, list[str]] = {}  # methods with identical schedules share one curve
+    for m in _order(schedules["method"]):
+        part = schedules[schedules["method"] == m].sort_values("stage")
+        key = tuple(map(tuple, part[["resolution", "epochs", "lr_last_layer", "lr_other_layers"]].values.tolist()))
+        groups.setdefault(key + (steps_per_epoch[m],), []).append(m)
     fig, axes = plt.subplots(2, 1, figsize=(7.5, 5), sharex=True)
-    for m in methods:
+    for names in groups.values():
+        m, label = names[0], ", ".join(names)
         part = schedules[schedules["method"] == m].sort_values("stage")
         stages = [Stage(r.resolution, int(r.epochs), float(r.lr_last_layer), float(r.lr_other_layers / r.lr_last_layer),
                         dict(cycle)) for r in part.itertuples()]
         curve = staged_curve(stages, steps_per_epoch[m])
         x = curve["step"] / steps_per_epoch[m]
-        line, = axes[0].plot(x, curve["lr_last"], label=f"{m}: last layer")
-        axes[0].plot(x, curve["lr_body"], ls="--", color=line.get_color(), label=f"{m}: other layers")
-        axes[1].plot(x, curve["momentum"], color=line.get_color(), label=m)
+        line, = axes[0].plot(x, curve["lr_last"], label=f"{label}: last layer")
+        axes[0].plot(x, curve["lr_body"], ls="--", color=line.get_color(), label=f"{label}: other layers")
+        axes[1].plot(x, curve["momentum"], color=line.get_color(), label=label)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("learning rate")
     axes[0].legend(fontsize=7, ncol=2)

@@ -23,6 +23,11 @@ evaluated after every epoch, and the stage's best weights on it restored before 
 (the paper's procedure, which selects on the test fold; ``accuracy_last_epoch`` is the model
 after the last epoch, with no selection).
 
+Reduced CPU schedules take few, large steps, after which batch norm's running averages lag the
+weights so far that the evaluated model is near chance even on its training data;
+``bn_recalibration > 0`` re-estimates them on a few training batches before each evaluation
+(:func:`recalibrate_batchnorm`). It is off in the ``full`` profile, as in the paper.
+
 lambda (``max_lr``) per stage: given, or picked by Smith's range test
 (:func:`audiolib.schedules.lr_range_test`, a tenth of the rate at the smallest smoothed loss),
 either ``"once"`` per dataset and (resolution, rate split) from a fresh model on the first
@@ -51,6 +56,7 @@ from .data import C19Data
 from .preprocess import RESOLUTIONS, resize_images
 
 __all__ = ["METHODS", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "build_model",
+           "recalibrate_batchnorm",
            "train_method", "cross_validate", "choose_lrs", "FoldRun", "CVResult"]
 
 METHODS = ("baseline", "mel", "resize", "mel+resize")
@@ -76,6 +82,9 @@ class C19Config:
             (``""``: random initialisation). Needs ``width=1``.
         batch_size, weight_decay: AdamW settings (paper: weight decay 0.1).
         mixup_alpha: Beta(alpha, alpha) of mixup when a run uses it.
+        bn_recalibration: before each evaluation, re-estimate the batch-norm statistics on this
+            many training batches (:func:`recalibrate_batchnorm`; 0 = off, as in the paper). For
+            the reduced CPU schedules, whose few large steps leave the running averages behind.
         seed: the model of fold ``k`` is initialised from ``seed * 1000 + k`` for every method.
         device: ``auto`` / ``cpu`` / ``cuda``.
     """
@@ -95,6 +104,7 @@ class C19Config:
     batch_size: int = 64
     weight_decay: float = 0.1
     mixup_alpha: float = 0.4
+    bn_recalibration: int = 0
     seed: int = 0
     device: str = "auto"
 
@@ -111,6 +121,8 @@ class C19Config:
             raise ValueError(f"C19Config.pretrained needs width=1.0 (ImageNet weights are full width), got width={self.width}")
         if self.batch_size < 2:
             raise ValueError(f"C19Config.batch_size must be >= 2 (batch norm), got {self.batch_size}")
+        if self.bn_recalibration < 0:
+            raise ValueError(f"C19Config.bn_recalibration must be >= 0 batches, got {self.bn_recalibration}")
         if self.mixup_alpha <= 0:
             raise ValueError(f"C19Config.mixup_alpha must be > 0, got {self.mixup_alpha}")
 
@@ -216,8 +228,41 @@ def build_model(num_classes: int, config: C19Config, seed: int):
     return model
 
 
-def _accuracy_fn(device):
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, data: ImageSet, batches: int, batch_size: int, device,
+                          seed: int = 0) -> None:
+    """Recompute every batch-norm layer's running mean and variance for the current weights.
+
+    The running statistics are reset and re-estimated as a plain average over ``batches``
+    training batches (a fixed random subset, no augmentation) in training mode ("precise BN",
+    Wu & Johnson 2021). After few, large steps the exponential running averages lag the weights
+    so far behind that the model in evaluation mode is near chance even on its training data;
+    this removes that lag. ``batches=0`` does nothing.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if batches <= 0 or not norms:
+        return
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    try:
+        for b in range(min(batches, max(1, len(data) // batch_size))):
+            x, _ = data.get_batch(order[b * batch_size:(b + 1) * batch_size])
+            model(x.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+def _accuracy_fn(device, recalibrate: ImageSet | None = None, batches: int = 0, batch_size: int = 32):
     def evaluate(model, data: ImageSet) -> dict[str, float]:
+        if recalibrate is not None:
+            recalibrate_batchnorm(model, recalibrate, batches, batch_size, device)
         scores = predict(model, data, activation="none", device=device, batch_size=128)
         return {"accuracy": accuracy(data.labels.numpy(), scores)}
 
@@ -257,7 +302,6 @@ def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.n
     device = resolve_device(config.device)
     k = len(data.classes)
     model = build_model(k, config, config.seed * 1000 + fold)
-    evaluate = _accuracy_fn(device)
     histories, stages, tests, seconds = [], [], [], 0.0
     n_clips = len(train_idx)
     batch = min(config.batch_size, n_clips)
@@ -286,6 +330,7 @@ def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.n
             weight_decay=config.weight_decay, loss="softmax_ce", scheduler=one_cycle(**stage.cycle),
             param_groups=discriminative_groups(lam, stage.body_lr_factor), seed=config.seed * 1000 + fold * 10 + s,
             device=str(device), eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False)
+        evaluate = _accuracy_fn(device, train, config.bn_recalibration, batch)
         result = fit(model, source, train_config, val_set=val, evaluate_fn=evaluate)
         seconds += result.train_seconds
         h = result.history.assign(stage=s, tag=stage.tag)
