@@ -139,7 +139,7 @@ register(Experiment(
         "smoke": {"N_CLIPS": 80, "SMALL_CLIPS": 30, "REAL_SETS": [], "EVAL_PER_CLASS": 3, "WIDTH": 0.03125,
                   "STEPS": 2, "BATCH_SIZE": 8, "CLASSIFIER_UNITS": 16, "CLASSIFIER_STEPS": 3},
         "quick": {"N_CLIPS": 1000, "SMALL_CLIPS": 300, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 10,
-                  "MODEL": "alexnet_audio", "WIDTH": 0.0625, "STEPS": 400, "BATCH_SIZE": 32, "CLASSIFIER_STEPS": 300},
+                  "MODEL": "alexnet_audio", "WIDTH": 0.0625, "STEPS": 1200, "BATCH_SIZE": 32, "CLASSIFIER_STEPS": 300},
         "full": {"N_CLIPS": 20000, "SMALL_CLIPS": 4000, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 100,
                  "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "CLASSIFIER_UNITS": 1000,
                  "CLASSIFIER_STEPS": 5000, "NUM_WORKERS": 8},
