@@ -149,7 +149,26 @@ register(Experiment(
 ))
 
 # --- 05: T19 DCASE 2019 Task 5 ------------------------------------------------------------------
-# (entry owned by the T19 notebook)
+# quick runs two of the six variants (fusion_37 and hierarchical) on both corpora; smoke and full run all six.
+_T19_ALL = ["cnn", "fusion_37", "fusion_29", "fusion_8", "hierarchical", "hierarchical_all_data"]
+register(Experiment(
+    name="05_dcase_hierarchical",
+    reproduces="T19 Tables 3 and 4 (CNN+VGGish 37/29/8 outputs, hierarchical, proposed improvement; official "
+               "DCASE 2019 Task 5 metrics) on the default corpus and an UrbanSound8K urban-mixture stand-in",
+    profiles={
+        "smoke": {"N_CLIPS": 12, "N_MIXTURES": 6, "VARIANTS": _T19_ALL, "WIDTH": 0.125, "EPOCHS": 1, "FINE_EPOCHS": 1,
+                  "BATCH_SIZE": 8, "PATIENCE": 0, "AUGMENT_COPIES": 1, "VGGISH_WIDTH": 0.125, "VGGISH_STEPS": 3},
+        "quick": {"N_CLIPS": 200, "N_MIXTURES": 120, "VARIANTS": ["fusion_37", "hierarchical"], "WIDTH": 0.25,
+                  "EPOCHS": 4, "FINE_EPOCHS": 2, "BATCH_SIZE": 16, "PATIENCE": 1, "AUGMENT_COPIES": 0,
+                  "VGGISH_WIDTH": 0.125, "VGGISH_STEPS": 30},
+        "full": {"N_CLIPS": 5000, "N_MIXTURES": 3000, "VARIANTS": _T19_ALL, "WIDTH": 1.0, "EPOCHS": 100,
+                 "FINE_EPOCHS": 100, "BATCH_SIZE": 32, "PATIENCE": 10, "AUGMENT_COPIES": 4, "VGGISH_WIDTH": 1.0,
+                 "VGGISH_STEPS": 20000},
+    },
+    tables=("t19_tables_3_4",),
+    figures=("t19_tables_3_4",),
+    optional_tables=("sonyc_ust_labels",),
+))
 
 # --- 06: X18 AudioSet-embedding classifiers -----------------------------------------------------
 register(Experiment(

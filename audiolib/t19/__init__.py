@@ -32,13 +32,20 @@ from audiolib.t19.labels import (
     truth_frame,
 )
 from audiolib.t19.schedule import WarmRestartPlateau
-from audiolib.t19.tables import REFERENCE, label_statistics, plot_tables, reference_rows, tables_3_4
+from audiolib.t19.tables import (
+    REFERENCE,
+    available_label_statistics,
+    label_statistics,
+    plot_tables,
+    reference_rows,
+    tables_3_4,
+)
 from audiolib.t19.variants import PackedSet, T19Config, Trained, official_metrics, train_model, variant_scores
 from audiolib.t19.vggish_stage import VGGishBranch, vggish_branch
 
 __all__ = [
     "CORPORA", "METRICS", "REFERENCE", "VARIANTS", "PackedSet", "T19Config", "T19Inputs", "Trained", "VGGishBranch",
-    "WarmRestartPlateau", "add_embeddings", "branch_categories", "branch_scores", "branch_targets", "class_weights",
+    "WarmRestartPlateau", "add_embeddings", "available_label_statistics", "branch_categories", "branch_scores", "branch_targets", "class_weights",
     "clip_targets", "combine_hierarchical", "evaluate_submission", "extract_inputs", "fit_length", "label_statistics",
     "load_corpus", "n_outputs", "official_metrics", "output_targets", "plot_tables", "predictions_frame",
     "reference_rows", "run_variants", "split_outputs", "tables_3_4", "train_branches", "train_model", "truth_frame",

@@ -17,7 +17,7 @@ import pandas as pd
 
 from audiolib.t19.experiment import METRICS, VARIANTS
 
-__all__ = ["REFERENCE", "reference_rows", "tables_3_4", "label_statistics", "plot_tables"]
+__all__ = ["REFERENCE", "reference_rows", "tables_3_4", "label_statistics", "available_label_statistics", "plot_tables"]
 
 _REPO = "authors' code (github.com/microsoft/dcase-2019), SONYC-UST validate"
 REFERENCE = [
@@ -79,6 +79,15 @@ def label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
                                         "metric": "positive_files", "value": counts.to_numpy(dtype=float),
                                         "n_files": len(truth)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def available_label_statistics(root=None) -> pd.DataFrame | None:
+    """:func:`label_statistics` when the SONYC-UST annotations are present, else ``None`` (with the reason printed)."""
+    try:
+        return label_statistics(root)
+    except FileNotFoundError as err:
+        print(f"SONYC-UST label statistics skipped: {err}")
+        return None
 
 
 def plot_tables(results: pd.DataFrame):

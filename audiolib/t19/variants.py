@@ -197,7 +197,8 @@ def train_model(inputs: T19Inputs, kind: str, outputs: str, config: T19Config, *
     weights = class_weights(targets, config.weight_root)
     train_config = TrainConfig(steps=per_epoch * epochs, batch_size=batch, lr=config.lr, optimizer="adam",
                                pos_weight=weights, seed=config.seed + seed_offset, device=str(device),
-                               eval_every=per_epoch, monitor=monitors[0], restore_best=False, progress=config.progress)
+                               eval_every=per_epoch, monitor="", restore_best=False, progress=config.progress)
+    # monitor="": fit keeps no best copy of its own; the hook keeps one per monitored metric.
     start = time.perf_counter()
     result = fit(model, train_set, train_config, val_set=val_set,
                  evaluate_fn=(lambda m, data: evaluate(predict(m, data, batch_size=64, device=device))),
@@ -210,13 +211,15 @@ def train_model(inputs: T19Inputs, kind: str, outputs: str, config: T19Config, *
 def variant_scores(trained: Trained, inputs: T19Inputs, rows, device="auto") -> tuple[np.ndarray, np.ndarray]:
     """``(fine, coarse)`` scores for ``rows``: fine from the best-fine weights, coarse from the best-coarse ones.
 
-    Falls back to the final weights where a metric never improved (no validation rows).
+    An 8-output model's fine scores (copies of its coarse ones) use the best-coarse weights; the
+    final weights are used where no metric ever improved (no validation rows).
     """
     data = PackedSet(inputs, rows, np.zeros((len(rows), 1), dtype=np.float32), fusion=trained.kind == "fusion")
     final = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
     by_level = {}
     for level in ("coarse", "fine"):
-        state = trained.states.get(f"micro_auprc_{level}") or final
+        # an 8-output model has no fine metric of its own: its fine copy uses the best-coarse weights
+        state = trained.states.get(f"micro_auprc_{level}") or trained.states.get("micro_auprc_coarse") or final
         by_level[level] = split_outputs(model_scores(trained.model, data, state=state, device=device),
                                         trained.outputs, inputs.taxonomy)
     trained.model.load_state_dict(final)
