@@ -21,7 +21,7 @@ reproduce: venv
 	$(PY) -m audiolib.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY),)
 
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/
