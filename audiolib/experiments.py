@@ -156,7 +156,7 @@ register(Experiment(
     reproduces="T19 Tables 3 and 4 (CNN+VGGish 37/29/8 outputs, hierarchical, proposed improvement; official "
                "DCASE 2019 Task 5 metrics) on the default corpus and an UrbanSound8K urban-mixture stand-in",
     profiles={
-        "smoke": {"N_CLIPS": 12, "N_MIXTURES": 6, "VARIANTS": _T19_ALL, "WIDTH": 0.125, "EPOCHS": 1, "FINE_EPOCHS": 1,
+        "smoke": {"N_CLIPS": 10, "N_MIXTURES": 5, "VARIANTS": _T19_ALL, "WIDTH": 0.125, "EPOCHS": 1, "FINE_EPOCHS": 1,
                   "BATCH_SIZE": 8, "PATIENCE": 0, "AUGMENT_COPIES": 1, "VGGISH_WIDTH": 0.125, "VGGISH_STEPS": 3},
         "quick": {"N_CLIPS": 200, "N_MIXTURES": 120, "VARIANTS": ["fusion_37", "hierarchical"], "WIDTH": 0.25,
                   "EPOCHS": 4, "FINE_EPOCHS": 2, "BATCH_SIZE": 16, "PATIENCE": 1, "AUGMENT_COPIES": 0,
@@ -202,7 +202,8 @@ register(Experiment(
     reproduces="C19 Table 1 (staged 1cycle schedules), Tables 2 and 3 (per-fold accuracy), Figs. 2 and 3 "
                "(box plots), the learning-rate range test; mel+resize and mixup added",
     profiles={
-        "smoke": {"DATASETS": ["esc10"], "CLIPS_PER_FOLD": 5, "TEST_FOLDS": 1, "MIXUP_METHODS": ["mel"],
+        "smoke": {"DATASETS": ["esc10"], "CLIPS_PER_FOLD": 5, "TEST_FOLDS": 1, "METHODS": ["baseline", "mel+resize"],
+                  "MIXUP_METHODS": ["resize"],
                   "EPOCHS": [1, 1, 1], "RANGE_TEST": "once", "RANGE_TEST_STEPS": 10, "WIDTH": 0.0625,
                   "BATCH_SIZE": 8, "BN_RECALIBRATION": 1},
         "quick": {"DATASETS": ["esc10", "urbansound8k"], "CLIPS_PER_FOLD": 40, "TEST_FOLDS": 2,
