@@ -37,7 +37,7 @@ REFERENCE = [
 def reference_rows() -> pd.DataFrame:
     """:data:`REFERENCE` as tidy rows (``source`` names where each number comes from)."""
     table = pd.DataFrame(REFERENCE)
-    table.insert(0, "dataset", "SONYC-UST v1 (reference)")
+    table.insert(0, "dataset", "SONYC-UST v1 validate, reference: authors' code")
     table.insert(1, "corpus", "sonyc_ust")
     table["description"] = table["variant"].map(lambda v: VARIANTS[v][2])
     table["split"] = "validate"
