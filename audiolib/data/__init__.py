@@ -27,6 +27,7 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
     "esc10": ("audiolib.data.esc50", "load_esc50", {"esc10": True}),
     "urbansound8k": ("audiolib.data.urbansound8k", "load_urbansound8k", {}),
     "sonyc_ust": ("audiolib.data.sonyc_ust", "load_sonyc_ust", {}),
+    "urban_mixtures": ("audiolib.data.urban_mixtures", "load_urban_mixtures", {}),
 }
 
 
