@@ -104,7 +104,7 @@ def trim_silence(waveform: torch.Tensor, *, top_db: float = TRIM_TOP_DB, frame_l
 
     >>> y = torch.cat([torch.zeros(4096), torch.ones(2048), torch.zeros(4096)])
     >>> trim_silence(y)[1]
-    (3072, 7168)
+    (3584, 7168)
     """
     if waveform.dim() != 1:
         raise ValueError(f"trim_silence: waveform must be [time], got shape {tuple(waveform.shape)}")
