@@ -72,9 +72,10 @@ def execute(exp: experiments.Experiment, values: dict[str, Any], profile: str, r
     """Run one notebook; return ``(run folder, status)``."""
     import papermill as pm
 
-    # papermill's own parameter sniffing cannot read comments holding "=" (``# >= 0``); the
-    # parameters were already checked by audiolib.params, so its warnings are noise here.
+    # papermill's own parameter sniffing cannot read comments holding "=" (``# >= 0``) and then
+    # calls such parameters unknown; audiolib.params already checked every name, so drop both.
     logging.getLogger("papermill.translators").setLevel(logging.ERROR)
+    logging.getLogger("papermill").addFilter(_KNOWN_PARAMETERS)  # added once: same object
     folder = results.new_run_folder(exp.name, profile, root)
     values = {**values, "RUN_DIR": str(folder.resolve())}
     status = "complete"
@@ -92,6 +93,14 @@ def execute(exp: experiments.Experiment, values: dict[str, Any], profile: str, r
             _mark(folder, "failed", error=f"declared outputs missing: {missing}")
     results.update_index(folder.parent.parent)
     return folder, status
+
+
+class _KnownParameters(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+_KNOWN_PARAMETERS = _KnownParameters()
 
 
 def _mark(folder: Path, status: str, **extra: Any) -> None:
