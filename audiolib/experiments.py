@@ -91,7 +91,7 @@ register(Experiment(
     profiles={
         "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "WIDTH": 0.03125, "STEPS": 3, "BATCH_SIZE": 8,
                   "RECORDING_SECONDS": 60.0},
-        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 250, "BATCH_SIZE": 32},
+        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 700, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128,
                  "NUM_WORKERS": 8},
     },
