@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import AudioClassifier, scaled
+from .base import AudioClassifier, fc_stack, scaled
 from .registry import register_model
 
 
@@ -54,15 +54,7 @@ class AlexNetTrunk(nn.Module):
         self.pool5 = nn.AdaptiveMaxPool2d(final_map) if final_map is not None else nn.MaxPool2d(3, stride=2)
         with torch.no_grad():
             flat = self.pool5(self.features(torch.zeros(1, in_chans, *input_hw))).numel()
-        blocks: list[nn.Module] = []
-        width = flat
-        for units in fc_units:
-            blocks += [nn.Linear(width, units), nn.ReLU(inplace=True)]
-            if dropout > 0:
-                blocks.append(nn.Dropout(dropout))
-            width = units
-        self.fc = nn.Sequential(*blocks)
-        self.out_features = width
+        self.fc, self.out_features = fc_stack(flat, fc_units, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool5(self.features(x)), 1))

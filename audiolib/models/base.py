@@ -16,6 +16,22 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
+def fc_stack(in_features: int, units, dropout: float = 0.0) -> tuple[nn.Sequential, int]:
+    """Fully-connected ReLU layers of the given ``units`` (each followed by dropout when > 0).
+
+    Returns the stack ``[batch, in_features] -> [batch, units[-1]]`` and its output width
+    (``in_features`` when ``units`` is empty).
+    """
+    blocks: list[nn.Module] = []
+    width = in_features
+    for n in units:
+        blocks += [nn.Linear(width, n), nn.ReLU(inplace=True)]
+        if dropout > 0:
+            blocks.append(nn.Dropout(dropout))
+        width = n
+    return nn.Sequential(*blocks), width
+
+
 class ClassifierHead(nn.Module):
     """``[batch, in_features] -> [batch, num_classes]`` through an optional linear bottleneck.
 

@@ -6,17 +6,8 @@ import math
 
 from torch import nn
 
-from .base import AudioClassifier, scaled
+from .base import AudioClassifier, fc_stack, scaled
 from .registry import register_model
-
-
-def _mlp(in_features: int, layers: int, units: int) -> nn.Sequential:
-    blocks: list[nn.Module] = [nn.Flatten()]
-    width = in_features
-    for _ in range(layers):
-        blocks += [nn.Linear(width, units), nn.ReLU(inplace=True)]
-        width = units
-    return nn.Sequential(*blocks)
 
 
 @register_model
@@ -30,5 +21,6 @@ def fc_audio(num_classes: int, *, layers: int = 3, units: int = 1000, width: flo
         raise ValueError(f"fc_audio: layers must be >= 0, got {layers}")
     units = scaled(units, width)
     in_features = math.prod(input_shape)
-    trunk = _mlp(in_features, layers, units)
+    stack, _ = fc_stack(in_features, [units] * layers)
+    trunk = nn.Sequential(nn.Flatten(), *stack)
     return AudioClassifier(trunk, units if layers else in_features, num_classes, bottleneck)

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import AudioClassifier, scaled
+from .base import AudioClassifier, fc_stack, scaled
 from .registry import register_model
 
 #: Convolution configurations of Simonyan & Zisserman (A, B, D, E) and of VGGish.
@@ -75,15 +75,7 @@ class VGGTrunk(nn.Module):
     def __init__(self, features: nn.Sequential, flat_features: int, fc_units: Sequence[int], dropout: float):
         super().__init__()
         self.features = features
-        blocks: list[nn.Module] = []
-        width = flat_features
-        for units in fc_units:
-            blocks += [nn.Linear(width, units), nn.ReLU(inplace=True)]
-            if dropout > 0:
-                blocks.append(nn.Dropout(dropout))
-            width = units
-        self.fc = nn.Sequential(*blocks)
-        self.out_features = width
+        self.fc, self.out_features = fc_stack(flat_features, fc_units, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.features(x), 1))
