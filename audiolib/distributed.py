@@ -445,7 +445,7 @@ def _write_notebook_copy(notebook: Path, values: dict[str, Any], folder: Path, w
 def _plan(args) -> list[tuple[str, Path, dict[str, Any], Any]]:
     from . import params, run
 
-    overrides = run._parse_set(args.set)
+    overrides = params.parse_assignments(args.set)
     if args.notebook:
         notebook = Path(args.notebook)
         if not notebook.is_file():

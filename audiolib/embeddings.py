@@ -50,6 +50,7 @@ from audiolib.data.audioset import (
     write_hdf5_embeddings,
     write_tfrecord_embeddings,
 )
+from audiolib.params import parse_assignments
 
 __all__ = ["PCAParams", "fit_pca", "quantize", "dequantize", "postprocess", "frames_per_clip", "embed_patches",
            "embed_clipset", "write_tfrecord_dir", "write_hdf5_dir", "WRITERS", "save_embedding_model",
@@ -343,21 +344,6 @@ def load_embedding_model(path: str | Path, *, device: str | torch.device | None 
 
 
 # --- command line -------------------------------------------------------------------------------
-def _loader_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    import ast
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"error: --dataset-arg {item!r}: expected KEY=VALUE")
-        key, raw = item.split("=", 1)
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m audiolib.embeddings``: embed a dataset with a trained model and write it."""
     parser = argparse.ArgumentParser(prog="python -m audiolib.embeddings",
@@ -380,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, pca, extra = load_embedding_model(args.checkpoint, device=args.device)
         if args.pca:
             pca = PCAParams.load(args.pca)
-        clips = load_dataset(args.dataset, **_loader_kwargs(args.dataset_arg))
+        clips = load_dataset(args.dataset, **parse_assignments(args.dataset_arg, option="--dataset-arg"))
         data, pca = embed_clipset(model, clips, frames=args.frames, pca=pca,
                                   feature_config=extra.get("feature_config", "vggish"), device=args.device,
                                   progress=True)

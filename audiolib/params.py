@@ -126,6 +126,26 @@ def require(condition: bool, parameter: str, message: str) -> None:
         raise ParameterError(f"parameter {parameter}: {message}")
 
 
+def parse_assignments(items: list[str], *, option: str = "--set") -> dict[str, Any]:
+    """``["NAME=VALUE", ...]`` from a command line -> ``{NAME: value}``.
+
+    A value is read as a Python literal when it is one (``3``, ``0.5``, ``['a']``), else kept as text.
+
+    >>> parse_assignments(["STEPS=3", "MODEL=fc_audio"])
+    {'STEPS': 3, 'MODEL': 'fc_audio'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"{option} {item!r}: expected NAME=VALUE")
+        name, raw = item.split("=", 1)
+        try:
+            out[name] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[name] = raw
+    return out
+
+
 def collect(namespace: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameters from its globals: UPPER_CASE names holding plain values.
 

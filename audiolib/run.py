@@ -15,7 +15,6 @@ holding its tables, figures, ``meta.json`` and the executed ``notebook.ipynb``.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import logging
 import sys
@@ -24,19 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from . import experiments, params, paths, results
-
-
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise params.ParameterError(f"--set {item!r}: expected NAME=VALUE")
-        name, raw = item.split("=", 1)
-        try:
-            out[name] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[name] = raw
-    return out
 
 
 def plan(profile: str, only: str | None = None, overrides: dict[str, Any] | None = None) -> list[tuple[experiments.Experiment, dict]]:
@@ -128,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {profile}: {exp.parameters(profile)}")
         return 0
     try:
-        planned = plan(args.profile, args.only, _parse_set(args.set))
+        planned = plan(args.profile, args.only, params.parse_assignments(args.set))
     except (params.ParameterError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
