@@ -19,6 +19,7 @@ from audiolib.data.download import (
     extract_archive,
     is_complete,
     mark_complete,
+    unpack_into,
 )
 
 
@@ -262,3 +263,26 @@ def test_completion_marker(tmp_path):
     (folder / ".complete").write_text("{broken")
     assert not is_complete(folder)
     assert not any(p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+def test_unpack_into_takes_the_single_top_folder(tmp_path):
+    archive = _zip(tmp_path / "a.zip", {"ESC-50-master/meta/esc50.csv": b"x", "ESC-50-master/audio/1.wav": b"y"})
+    dest = unpack_into(archive, tmp_path / "esc50", require="meta/esc50.csv")
+    assert sorted(p.name for p in dest.iterdir()) == ["audio", "meta"]
+    assert (dest / "audio" / "1.wav").read_bytes() == b"y"
+
+
+def test_unpack_into_named_top_folder_or_the_archive_root(tmp_path):
+    named = _zip(tmp_path / "n.zip", {"audio/train/a.wav": b"a", "audio/validate/b.wav": b"b"})
+    assert (unpack_into(named, tmp_path / "one", top="audio") / "train" / "a.wav").read_bytes() == b"a"
+    flat = _zip(tmp_path / "f.zip", {"train/a.wav": b"a", "validate/b.wav": b"b"})
+    dest = unpack_into(flat, tmp_path / "two", top="audio")
+    assert sorted(p.name for p in dest.iterdir()) == ["train", "validate"]
+
+
+def test_unpack_into_requires_the_named_file(tmp_path):
+    archive = _zip(tmp_path / "a.zip", {"UrbanSound8K/audio/fold1/x.wav": b"x"})
+    with pytest.raises(RuntimeError, match="does not hold metadata/UrbanSound8K.csv"):
+        unpack_into(archive, tmp_path / "us8k", top="UrbanSound8K", require="metadata/UrbanSound8K.csv")
+    assert not (tmp_path / "us8k" / ".extracting").exists()
+    assert not (tmp_path / "us8k" / "audio").exists()

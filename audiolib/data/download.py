@@ -370,3 +370,35 @@ def move_contents(src, dest) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
         shutil.move(str(entry), str(target))
+
+
+def unpack_into(archive, dest, *, top: str | None = None, require: str | None = None) -> Path:
+    """Extract ``archive`` safely (see :func:`extract_archive`) and move its content into ``dest``.
+
+    Args:
+        archive: a zip or tar(.gz) file.
+        dest: the folder that receives the content; the archive is unpacked in ``dest/.extracting``
+            first, so nothing is written outside ``dest``.
+        top: the folder inside the archive whose content belongs in ``dest`` (used when the archive
+            has it); ``None``: the archive's single top-level folder if it has exactly one.
+            Otherwise the archive's root.
+        require: a path that must exist in that content (e.g. the metadata file).
+
+    Returns:
+        ``dest``.
+    """
+    archive, dest = Path(archive), Path(dest)
+    staging = dest / ".extracting"
+    shutil.rmtree(staging, ignore_errors=True)
+    extract_archive(archive, staging)
+    if top is not None:
+        source = staging / top if (staging / top).is_dir() else staging
+    else:
+        folders = [p for p in staging.iterdir() if p.is_dir()]
+        source = folders[0] if len(folders) == 1 else staging
+    if require is not None and not (source / require).exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RuntimeError(f"{archive} does not hold {require}; delete it and download again")
+    move_contents(source, dest)
+    shutil.rmtree(staging, ignore_errors=True)
+    return dest

@@ -36,7 +36,6 @@ Shared copy here
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -47,11 +46,10 @@ from audiolib.data import _recipes
 from audiolib.data.base import ClipSet
 from audiolib.data.download import (
     download_file,
-    extract_archive,
     file_digest,
     is_complete,
     mark_complete,
-    move_contents,
+    unpack_into,
 )
 
 __all__ = ["ESC50_URL", "download_esc50", "load_esc50", "N_CLIPS", "N_ESC10_CLIPS"]
@@ -81,15 +79,7 @@ def download_esc50(root=None, *, keep_archive: bool = False, progress: bool = Tr
     if is_complete(root):
         return root
     archive = download_file(ESC50_URL, root / "ESC-50-master.zip", progress=progress)
-    staging = root / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)
-    extract_archive(archive, staging)
-    tops = [p for p in staging.iterdir() if p.is_dir()]
-    top = tops[0] if len(tops) == 1 else staging
-    if not (top / METADATA).is_file():
-        raise RuntimeError(f"{archive} does not hold {METADATA}; delete it and download again")
-    move_contents(top, root)
-    shutil.rmtree(staging, ignore_errors=True)
+    unpack_into(archive, root, require=METADATA)
 
     metadata = _read_metadata(root / METADATA)
     audio = _recipes.index_audio(root / "audio")

@@ -45,7 +45,6 @@ Shared copy here
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,7 @@ import yaml
 from audiolib import paths
 from audiolib.data import _recipes
 from audiolib.data.base import ClipSet, Taxonomy
-from audiolib.data.download import download_file, extract_archive, is_complete, mark_complete, move_contents
+from audiolib.data.download import download_file, is_complete, mark_complete, unpack_into
 
 __all__ = [
     "SONYC_UST_URL",
@@ -111,12 +110,7 @@ def download_sonyc_ust(root=None, *, keep_archive: bool = False, progress: bool 
         download_file(f"{url.rstrip('/')}/{name}", root / name, progress=progress)
     annotations = read_annotations(root / "annotations.csv")
     truth = {split: annotations[annotations["split"] == split]["audio_filename"].unique() for split in SPLITS}
-    staging = root / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)
-    extract_archive(root / "audio.tar.gz", staging)
-    top = staging / "audio" if (staging / "audio").is_dir() else staging
-    move_contents(top, root / "audio")
-    shutil.rmtree(staging, ignore_errors=True)
+    unpack_into(root / "audio.tar.gz", root / "audio", top="audio")
     missing = [f"{split}/{f}" for split, files in truth.items() for f in files
                if not (root / "audio" / split / f).is_file()]
     if missing:

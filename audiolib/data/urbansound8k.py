@@ -35,7 +35,6 @@ Shared copy here
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from audiolib import paths
 from audiolib.audio import AUDIO_EXTENSIONS
 from audiolib.data import _recipes
 from audiolib.data.base import ClipSet
-from audiolib.data.download import download_file, extract_archive, is_complete, mark_complete, move_contents
+from audiolib.data.download import download_file, is_complete, mark_complete, unpack_into
 
 __all__ = ["URBANSOUND8K_URL", "URBANSOUND8K_MD5", "download_urbansound8k", "load_urbansound8k", "N_CLIPS"]
 
@@ -73,14 +72,7 @@ def download_urbansound8k(root=None, *, keep_archive: bool = False, progress: bo
         return root
     archive = download_file(URBANSOUND8K_URL, root / "UrbanSound8K.tar.gz", md5=URBANSOUND8K_MD5,
                             progress=progress)
-    staging = root / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)
-    extract_archive(archive, staging)
-    top = staging / "UrbanSound8K"
-    if not (top / METADATA).is_file():
-        raise RuntimeError(f"{archive} does not hold UrbanSound8K/{METADATA}; delete it and download again")
-    move_contents(top, root)
-    shutil.rmtree(staging, ignore_errors=True)
+    unpack_into(archive, root, top="UrbanSound8K", require=METADATA)
 
     meta = _read_metadata(root / METADATA)
     missing = []
