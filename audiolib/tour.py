@@ -28,33 +28,11 @@ def available_datasets(names: list[str], **kw) -> dict[str, ClipSet]:
             print(f"{name}: not available ({exc})")
             continue
         if len(loaded[name]) == 0 and name == "sonyc_ust":
-            loaded[name] = sonyc_labels_only(loaded[name])
+            # No SONYC-UST audio, but its annotations: show their labels; keep the unusable list.
+            labels = load_dataset(name, audio=False)
+            labels.unusable = loaded[name].unusable
+            loaded[name] = labels
     return loaded
-
-
-def sonyc_labels_only(clips: ClipSet) -> ClipSet:
-    """SONYC-UST labels without audio: the task's ground truth of train and validate as a ClipSet.
-
-    No SONYC-UST audio may be present, but its annotations are; the tour still shows their
-    label statistics. ``path`` is ``None`` and the loader refuses to load.
-    """
-    from .data.sonyc_ust import sonyc_ust_ground_truth
-
-    frames = []
-    for split in ("train", "validate"):
-        truth = sonyc_ust_ground_truth(split=split)
-        fine = [c for c in clips.classes]
-        columns = {c: next(col for col in truth.columns if col.split("_")[0] == c) for c in fine}
-        labels = [tuple(c for c in fine if row[columns[c]] > 0) for _, row in truth.iterrows()]
-        frames.append(pd.DataFrame({"clip_id": truth["audio_filename"], "path": None, "split": split,
-                                    "labels": labels}))
-
-    def no_audio(row):
-        raise FileNotFoundError(f"{row['clip_id']}: SONYC-UST audio is not present (labels only)")
-
-    return ClipSet("sonyc_ust", pd.concat(frames, ignore_index=True), list(clips.classes), no_audio,
-                   taxonomy=clips.taxonomy, unusable=clips.unusable,
-                   description="SONYC-UST v1 annotations (labels only; no audio present)")
 
 
 def label_statistics(datasets: dict[str, ClipSet]) -> pd.DataFrame:

@@ -58,6 +58,19 @@ def test_real_annotations_counts_and_taxonomy(sonyc):
     assert list(train.columns[2:]) == sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse")
 
 
+def test_labels_only_lists_every_annotated_file_without_audio(sonyc):
+    clips = load_sonyc_ust(sonyc, audio=False)
+    assert len(clips) == N_TRAIN + N_VALIDATE and clips.unusable == []
+    assert clips.manifest["path"].isna().all()
+    validate = sonyc_ust_ground_truth(sonyc, split="validate").set_index("audio_filename")
+    fine = taxonomy_columns(load_taxonomy(sonyc), "fine")
+    rows = clips.manifest[clips.manifest["split"] == "validate"].set_index("clip_id")
+    for name in validate.index[:50]:
+        assert rows.loc[name, "labels"] == tuple(c.split("_")[0] for c in fine if validate.loc[name, c] > 0)
+    with pytest.raises(FileNotFoundError, match="labels only"):
+        clips.load(0)
+
+
 def test_train_majority_labels_match_the_authors_published_weights(sonyc):
     taxonomy = load_taxonomy(sonyc)
     train = sonyc_ust_ground_truth(sonyc, split="train", threshold=0.5)

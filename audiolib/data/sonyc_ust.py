@@ -302,8 +302,13 @@ def _audio_folder(root: Path, split: str) -> Path:
     return root / "audio" / split
 
 
+def _labels_only(row) -> tuple:
+    raise FileNotFoundError(f"{row['clip_id']}: loaded with audio=False (labels only); "
+                            "load_sonyc_ust(audio=True) with the audio present to decode it")
+
+
 def load_sonyc_ust(root=None, *, splits=SPLITS, threshold: float = 0.5, on_missing: str = "report",
-                   sample_rate: int | None = None, check_counts: bool = True) -> ClipSet:
+                   sample_rate: int | None = None, check_counts: bool = True, audio: bool = True) -> ClipSet:
     """SONYC-UST as a :class:`ClipSet`, labelled with the task's ground truth.
 
     Args:
@@ -316,6 +321,8 @@ def load_sonyc_ust(root=None, *, splits=SPLITS, threshold: float = 0.5, on_missi
         sample_rate: the loader resamples to this rate; ``None`` keeps 44.1 kHz.
         check_counts: require the release's 2,351 train and 443 validate files (turn off for
             other versions or excerpts of the annotations).
+        audio: ``False`` lists every annotated file with its labels and ``path=None`` without
+            looking for audio (label statistics where the audio is absent); its loader refuses.
 
     Returns:
         ClipSet ``"sonyc_ust"`` with ``classes`` = the 29 fine codes (``"1-1"`` ...) in taxonomy
@@ -349,17 +356,17 @@ def load_sonyc_ust(root=None, *, splits=SPLITS, threshold: float = 0.5, on_missi
                              f"expected {N_COARSE} / {N_FINE}")
         listed += len(hard)
         folder = _audio_folder(root, split)
-        present = _recipes.index_audio(folder)
+        present = _recipes.index_audio(folder) if audio else {}
         for h, s in zip(hard.to_dict("records"), soft.to_dict("records")):
             name = h["audio_filename"]
             found = present.get(Path(name).stem)
-            if found is None or found[1] == 0:
+            if audio and (found is None or found[1] == 0):
                 reason = "audio folder absent" if not folder.is_dir() else (
                     "audio file not found" if found is None else "empty file (0 bytes)")
                 unusable.append(_recipes.unusable_entry(name, folder / name, reason))
                 continue
             rows.append({
-                "clip_id": name, "path": str(found[0]), "split": split,
+                "clip_id": name, "path": str(found[0]) if audio else None, "split": split,
                 "labels": tuple(code for code, col in zip(fine_codes, fine_cols) if h[col] > 0),
                 "coarse_labels": tuple(code for code, col in zip(coarse_codes, coarse_cols) if h[col] > 0),
                 "fine_agreement": tuple(float(s[col]) for col in fine_cols),
@@ -371,8 +378,10 @@ def load_sonyc_ust(root=None, *, splits=SPLITS, threshold: float = 0.5, on_missi
     _recipes.report_missing("SONYC-UST", csv, unusable, listed, on_missing)
     count = f"{len(manifest)} files" if len(manifest) == listed else f"{len(manifest)} of {listed} annotated files"
     description = (f"SONYC-UST v1 ({count}, {'/'.join(splits)}, {N_COARSE} coarse / {N_FINE} fine tags, "
-                   f"train labels: agreement > {threshold:g}, {_recipes.where(root)})")
+                   f"train labels: agreement > {threshold:g}, {_recipes.where(root)}"
+                   f"{'' if audio else '; labels only, no audio'})")
     return ClipSet(name="sonyc_ust", manifest=manifest, classes=fine_codes,
-                   loader=_recipes.FileLoader(sample_rate), sample_rate=sample_rate or SAMPLE_RATE,
+                   loader=_recipes.FileLoader(sample_rate) if audio else _labels_only,
+                   sample_rate=sample_rate or SAMPLE_RATE,
                    taxonomy=taxonomy, unusable=unusable, description=description)
 
