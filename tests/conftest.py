@@ -28,3 +28,12 @@ def results_root(tmp_path, monkeypatch):
     root = tmp_path / "results"
     monkeypatch.setenv("AUDIOLIB_RESULTS", str(root))
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: tiny models run faster so, and far faster on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

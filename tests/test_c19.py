@@ -292,8 +292,7 @@ def _synthetic_images(data, seed=0):
 
 
 @pytest.fixture(scope="module")
-def small_cv():
-    torch.set_num_threads(1)
+def small_cv(one_torch_thread):
     data = _tone_data(n_per_class=8, classes=2, folds=2)
     images = _synthetic_images(data)
     cfg = C19Config(epochs=(1, 1, 2), lr=3e-3, width=0.0625, batch_size=8, device="cpu")
@@ -325,8 +324,7 @@ def test_cross_validation_bookkeeping(small_cv):
     assert len(h) == 4 and h["val_accuracy"].notna().all()
 
 
-def test_the_plain_task_is_learned():
-    torch.set_num_threads(1)
+def test_the_plain_task_is_learned(one_torch_thread):
     data = _tone_data(n_per_class=16, classes=2, folds=2)
     images = _synthetic_images(data, seed=1)
     cfg = C19Config(epochs=(2, 2, 3), lr=1e-2, width=0.0625, batch_size=8, device="cpu")
@@ -354,10 +352,9 @@ def test_tables_and_figures(small_cv, tmp_path):
     fig.savefig(tmp_path / "sched.png")
 
 
-def test_range_test_once_picks_a_rate_per_resolution_and_split():
+def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread):
     from audiolib.c19.training import choose_lrs, train_method
 
-    torch.set_num_threads(1)
     data = _tone_data(n_per_class=8, classes=2, folds=2)
     images = _synthetic_images(data)
     cfg = C19Config(epochs=(1, 1, 1), width=0.0625, batch_size=8, range_test_steps=10, device="cpu")

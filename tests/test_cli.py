@@ -15,8 +15,7 @@ from audiolib.data.patches import PatchSet
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.set_num_threads(1)
+def checkpoint(tmp_path_factory, one_torch_thread):
     n, classes = 6, ["a", "b", "c"]
     y = torch.eye(3)[torch.arange(n) % 3]
     ps = PatchSet(torch.randn(n, 96, 64), y, torch.arange(n), y, [str(i) for i in range(n)], classes)

@@ -16,13 +16,7 @@ from audiolib import h17, paths
 from audiolib.data.patches import PatchSet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and far faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _zipf_labels(n: int, c: int, seed: int) -> np.ndarray:

@@ -10,13 +10,7 @@ from audiolib.models.resnet import ResNetAudio, load_torchvision_resnet
 from audiolib.models.vgg import CONFIGS, make_vgg_layers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and far faster on a shared, busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- VGG layer builder ----------------------------------------------------------------------------
