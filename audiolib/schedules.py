@@ -394,7 +394,8 @@ def lr_range_test(model: nn.Module, train_set, *, start_lr: float = 1e-7, end_lr
     >>> result = lr_range_test(model, patches, steps=50)   # doctest: +SKIP
     >>> result.suggestion                                  # doctest: +SKIP
     """
-    from .train import TrainConfig, _get_batch, batch_indices, loss_function, make_optimizer, resolve_device
+    from .loaders import get_batch
+    from .train import TrainConfig, batch_indices, loss_function, make_optimizer, resolve_device
 
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_range_test: need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
@@ -420,7 +421,7 @@ def lr_range_test(model: nn.Module, train_set, *, start_lr: float = 1e-7, end_lr
             for g, r in zip(opt.param_groups, ratios):
                 g["lr"] = lr * r
             idx = batch_indices(len(train_set), batch_size, i, seed)
-            x, y = _get_batch(train_set, idx)
+            x, y = get_batch(train_set, idx)
             out = criterion(model(x.to(device)).float(), y.to(device).float())
             value = out.item()
             if not math.isfinite(value):

@@ -288,10 +288,6 @@ def loss_function(config: TrainConfig, device: torch.device) -> Callable[[torch.
     return lambda logits, y: nn.functional.mse_loss(torch.sigmoid(logits), y)
 
 
-def _get_batch(dataset, idx: torch.Tensor):
-    return _loaders.get_batch(dataset, idx)
-
-
 def _unwrap(model: nn.Module) -> nn.Module:
     model = getattr(model, "_orig_mod", model)
     return getattr(model, "module", model)
@@ -619,7 +615,7 @@ def predict(model: nn.Module, data, *, batch_size: int = 256, device: str | torc
     outputs = []
     for first in tqdm(range(start, stop, batch_size), desc="predict", disable=not progress, leave=False):
         idx = torch.arange(first, min(stop, first + batch_size))
-        x = data[idx] if isinstance(data, torch.Tensor) else _get_batch(data, idx)[0]
+        x = data[idx] if isinstance(data, torch.Tensor) else _loaders.get_batch(data, idx)[0]
         x = x.to(device)
         out = model.embedding(x) if embeddings else model(x)
         if not embeddings:
