@@ -3,9 +3,13 @@
 Profiles change parameters only; the notebook code is the same in every profile.
 
 - ``smoke``: seconds per notebook, for CI and the notebook smoke test.
-- ``quick``: the whole workbook on a 2-core CPU in minutes, on the embedded default corpus
-  (and the real subsets in ``../shared/data`` where an experiment uses them).
+- ``quick``: the whole workbook on a 2-core CPU in at most 30 minutes, with at least 3 seeds and a
+  verdict per claim, on the embedded default corpus (and the real subsets in ``../shared/data``
+  where an experiment uses them). **The quick profile is the notebook's own parameter defaults**:
+  a notebook opened in JupyterLab runs ``quick`` as it stands, and the two cannot drift apart.
 - ``full``: the papers' settings, for a GPU.
+
+An entry lists overrides for ``smoke`` and ``full`` only.
 
 Each entry also declares the tables and figures its run folder must contain; the smoke test
 and the runner check them.
@@ -29,9 +33,11 @@ class Experiment:
     Attributes:
         name: notebook stem, e.g. ``"01_architectures"``.
         reproduces: the paper's tables/figures it reproduces.
-        profiles: parameter overrides per profile (``smoke``, ``quick``, ``full``).
+        profiles: parameter overrides for ``smoke`` and ``full`` (``quick`` is the notebook's defaults).
         tables: table names the run folder must contain (``<name>.csv``).
         figures: figure names the run folder must contain (``<name>.png`` and ``.svg``).
+        paper: the paper whose claims it tests (``H17``, ``T19``, ``X18``, ``C19``; ``""`` for none);
+            such a notebook writes a ``findings`` table.
     """
 
     name: str
@@ -40,13 +46,22 @@ class Experiment:
     tables: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
     optional_tables: tuple[str, ...] = field(default=())
+    paper: str = ""
 
     @property
     def notebook(self) -> Path:
         return paths.project_root() / "notebooks" / f"{self.name}.ipynb"
 
+    def __post_init__(self) -> None:
+        if "quick" in self.profiles:
+            raise ValueError(f"experiment {self.name!r}: the quick profile is the notebook's parameter defaults; "
+                             "set them in its parameters cell, not in the registry")
+        unknown = set(self.profiles) - set(PROFILES)
+        if unknown:
+            raise ValueError(f"experiment {self.name!r}: unknown profile(s) {sorted(unknown)}")
+
     def parameters(self, profile: str) -> dict[str, Any]:
-        """Parameter overrides for ``profile`` (with ``PROFILE`` set)."""
+        """Parameter overrides for ``profile`` (with ``PROFILE`` set); ``quick`` overrides nothing."""
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
         return {**self.profiles.get(profile, {}), "PROFILE": profile}
@@ -76,7 +91,6 @@ register(Experiment(
     reproduces="the data: waveforms, log-mel images and label statistics (no paper table)",
     profiles={
         "smoke": {"N_CLIPS": 60},
-        "quick": {"N_CLIPS": 600},
         "full": {"N_CLIPS": 5000},
     },
     tables=("label_statistics",),
@@ -86,12 +100,12 @@ register(Experiment(
 # --- 01: H17 architectures ----------------------------------------------------------------------
 register(Experiment(
     name="01_architectures",
+    paper="H17",
     reproduces="H17 Table 1 (weights, multiplies), Table 2 (architectures), Figure 1 (per-class d' vs prior), "
                "Figure 2 (frame-wise outputs)",
     profiles={
         "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "WIDTH": 0.03125, "STEPS": 3, "BATCH_SIZE": 8,
                   "RECORDING_SECONDS": 60.0},
-        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "WIDTH": 0.0625, "STEPS": 700, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128,
                  "NUM_WORKERS": 8},
     },
@@ -102,12 +116,11 @@ register(Experiment(
 # --- 02: H17 label-set size ---------------------------------------------------------------------
 register(Experiment(
     name="02_label_set_size",
+    paper="H17",
     reproduces="H17 Table 3 (label-set size, with and without a 128-d bottleneck, evaluated on the smallest set)",
     profiles={
         "smoke": {"N_CLIPS": 60, "FINE_PER_COARSE": 4, "EVAL_PER_CLASS": 2, "WIDTH": 0.03125, "STEPS": 2,
                   "BATCH_SIZE": 8, "LABEL_FRACTIONS": [1.0, 0.25, 0.05]},
-        "quick": {"N_CLIPS": 1200, "FINE_PER_COARSE": 16, "EVAL_PER_CLASS": 5, "MODEL": "alexnet_audio",
-                  "WIDTH": 0.0625, "STEPS": 400, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "FINE_PER_COARSE": 64, "EVAL_PER_CLASS": 50, "WIDTH": 1.0, "STEPS": 20000,
                  "BATCH_SIZE": 128, "NUM_WORKERS": 8},
     },
@@ -118,12 +131,11 @@ register(Experiment(
 # --- 03: H17 training-set size ------------------------------------------------------------------
 register(Experiment(
     name="03_training_set_size",
+    paper="H17",
     reproduces="H17 Table 4 (training-set size, the same model and steps)",
     profiles={
         "smoke": {"N_CLIPS": 60, "EVAL_PER_CLASS": 3, "N_SIZES": 2, "SIZE_RATIO": 2.0, "WIDTH": 0.03125, "STEPS": 2,
                   "BATCH_SIZE": 8},
-        "quick": {"N_CLIPS": 1000, "EVAL_PER_CLASS": 10, "N_SIZES": 4, "SIZE_RATIO": 4.0, "MODEL": "alexnet_audio",
-                  "WIDTH": 0.0625, "STEPS": 600, "BATCH_SIZE": 32},
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "N_SIZES": 5, "SIZE_RATIO": 4.0, "WIDTH": 1.0,
                  "STEPS": 20000, "BATCH_SIZE": 128, "NUM_WORKERS": 8},
     },
@@ -134,12 +146,11 @@ register(Experiment(
 # --- 04: H17 embedding transfer -----------------------------------------------------------------
 register(Experiment(
     name="04_embedding_transfer",
+    paper="H17",
     reproduces="H17 sec. 4.4 (classifier on embeddings vs on 64x20 log-mel patches, small labelled sets)",
     profiles={
         "smoke": {"N_CLIPS": 80, "SMALL_CLIPS": 30, "REAL_SETS": [], "EVAL_PER_CLASS": 3, "WIDTH": 0.03125,
                   "STEPS": 2, "BATCH_SIZE": 8, "CLASSIFIER_UNITS": 16, "CLASSIFIER_STEPS": 3},
-        "quick": {"N_CLIPS": 1000, "SMALL_CLIPS": 300, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 10,
-                  "MODEL": "alexnet_audio", "WIDTH": 0.0625, "STEPS": 1200, "BATCH_SIZE": 32, "CLASSIFIER_STEPS": 300},
         "full": {"N_CLIPS": 20000, "SMALL_CLIPS": 4000, "REAL_SETS": ["esc10", "urbansound8k"], "EVAL_PER_CLASS": 100,
                  "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "CLASSIFIER_UNITS": 1000,
                  "CLASSIFIER_STEPS": 5000, "NUM_WORKERS": 8},
@@ -153,14 +164,12 @@ register(Experiment(
 _T19_ALL = ["cnn", "fusion_37", "fusion_29", "fusion_8", "hierarchical", "hierarchical_all_data"]
 register(Experiment(
     name="05_dcase_hierarchical",
+    paper="T19",
     reproduces="T19 Tables 3 and 4 (CNN+VGGish 37/29/8 outputs, hierarchical, proposed improvement; official "
                "DCASE 2019 Task 5 metrics) on the default corpus and an UrbanSound8K urban-mixture stand-in",
     profiles={
         "smoke": {"N_CLIPS": 10, "N_MIXTURES": 5, "VARIANTS": _T19_ALL, "WIDTH": 0.125, "EPOCHS": 1, "FINE_EPOCHS": 1,
                   "BATCH_SIZE": 8, "PATIENCE": 0, "AUGMENT_COPIES": 1, "VGGISH_WIDTH": 0.125, "VGGISH_STEPS": 3},
-        "quick": {"N_CLIPS": 200, "N_MIXTURES": 120, "VARIANTS": ["fusion_37", "hierarchical"], "WIDTH": 0.25,
-                  "EPOCHS": 4, "FINE_EPOCHS": 2, "BATCH_SIZE": 16, "PATIENCE": 1, "AUGMENT_COPIES": 0,
-                  "VGGISH_WIDTH": 0.125, "VGGISH_STEPS": 30},
         "full": {"N_CLIPS": 5000, "N_MIXTURES": 3000, "VARIANTS": _T19_ALL, "WIDTH": 1.0, "EPOCHS": 100,
                  "FINE_EPOCHS": 100, "BATCH_SIZE": 32, "PATIENCE": 10, "AUGMENT_COPIES": 4, "VGGISH_WIDTH": 1.0,
                  "VGGISH_STEPS": 20000},
@@ -173,6 +182,7 @@ register(Experiment(
 # --- 06: X18 AudioSet-embedding classifiers -----------------------------------------------------
 register(Experiment(
     name="06_embedding_classifiers",
+    paper="X18",
     reproduces="X18 Table 2 (architectures and their average), Table 3 and Figures 2-6 (dropout, L2, data size, "
                "width, weight scale), Table 4 (execution back ends)",
     profiles={
@@ -180,10 +190,6 @@ register(Experiment(
                   "REAL_MAX_CLIPS": 20, "WIDTH": 0.125, "STEPS": 8, "BATCH_SIZE": 16, "EVAL_EVERY": 4,
                   "DROPOUTS": [0.0, 0.5], "L2S": [0.0, 0.01], "DATA_FRACTIONS": [0.5, 1.0], "WIDTHS": [0.0625, 0.125],
                   "INIT_SCALES": [0.01, 0.1], "BACKENDS": ["eager"]},
-        "quick": {"N_CLIPS": 300, "EMBED_STEPS": 150, "EMBED_WIDTH": 0.125, "REAL_MAX_CLIPS": 150, "WIDTH": 0.25,
-                  "STEPS": 200, "BATCH_SIZE": 64, "EVAL_EVERY": 20, "DROPOUTS": [0.0, 0.3, 0.6], "L2S": [0.0, 0.01],
-                  "DATA_FRACTIONS": [0.25, 1.0], "WIDTHS": [0.0625, 0.25], "INIT_SCALES": [0.001, 0.01, 0.1],
-                  "BACKENDS": ["eager", "compile"]},
         "full": {"N_CLIPS": 5000, "EMBED_MODEL": "vggish", "EMBED_STEPS": 5000, "EMBED_WIDTH": 1.0, "EMBED_BATCH": 128,
                  "CPU_THREADS": 0,
                  "REAL_MAX_CLIPS": 100000, "WIDTH": 1.0, "STEPS": 5000, "BATCH_SIZE": 256, "EVAL_EVERY": 250,
@@ -199,6 +205,7 @@ register(Experiment(
 # --- 07: C19 progressive resizing ---------------------------------------------------------------
 register(Experiment(
     name="07_progressive_resizing",
+    paper="C19",
     reproduces="C19 Table 1 (staged 1cycle schedules), Tables 2 and 3 (per-fold accuracy), Figs. 2 and 3 "
                "(box plots), the learning-rate range test; mel+resize and mixup added",
     profiles={
@@ -206,9 +213,6 @@ register(Experiment(
                   "MIXUP_METHODS": ["resize"],
                   "EPOCHS": [1, 1, 1], "RANGE_TEST": "once", "RANGE_TEST_STEPS": 10, "WIDTH": 0.0625,
                   "BATCH_SIZE": 8, "BN_RECALIBRATION": 1},
-        "quick": {"DATASETS": ["esc10", "urbansound8k"], "CLIPS_PER_FOLD": 40, "TEST_FOLDS": 2,
-                  "MIXUP_METHODS": ["mel"], "EPOCHS": [3, 3, 3], "RANGE_TEST": "once", "RANGE_TEST_STEPS": 20,
-                  "WIDTH": 0.125, "BATCH_SIZE": 32, "BN_RECALIBRATION": 2},
         "full": {"DATASETS": ["esc50", "urbansound8k"], "CLIPS_PER_FOLD": 0, "TEST_FOLDS": 0,
                  "MIXUP_METHODS": ["baseline", "mel", "resize", "mel+resize"], "EPOCHS": [20, 20, 20],
                  "RANGE_TEST": "every_stage", "RANGE_TEST_STEPS": 100, "WIDTH": 1.0, "BATCH_SIZE": 64,
