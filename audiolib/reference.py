@@ -92,6 +92,9 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame | None, keys: Sequence[str], 
            metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """One wide view: per key and metric, our mean [95 % CI] over replicates, n, and the paper's value.
 
+    The result is itself a tidy table (``metric``, ``value`` = our mean), so a run can save it; the
+    report shows every saved table that has a ``paper`` column as "ours beside the paper's".
+
     Args:
         ours: tidy rows of this run (``metric``, ``value`` and replicate columns such as ``seed``).
         paper: :func:`paper_rows` output (or ``None``); joined on ``keys`` + ``metric`` where the
@@ -106,7 +109,7 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame | None, keys: Sequence[str], 
         mean, low, high, n = _ci(group["value"])
         shown = f"{mean:.3f}" + (f" [{low:.3f}, {high:.3f}]" if math.isfinite(low) else "")
         out.append({**dict(zip(list(keys) + ["metric"], key)), "ours [95% CI]": shown, "n": n,
-                    "ours": mean, "ci_low": low, "ci_high": high})
+                    "value": mean, "ci_low": low, "ci_high": high})
     wide = pd.DataFrame(out)
     wide["paper"], wide["paper_where"] = np.nan, np.nan
     if paper is not None and not paper.empty and not wide.empty:
@@ -118,5 +121,5 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame | None, keys: Sequence[str], 
         wide["paper_where"] = [f[1] for f in found]
     order = {m: i for i, m in enumerate(metrics)}
     wide = wide.sort_values("metric", key=lambda s: s.map(order), kind="stable") if len(keys) == 0 else wide
-    return wide[list(keys) + ["metric", "ours [95% CI]", "n", "paper", "paper_where", "ours", "ci_low",
+    return wide[list(keys) + ["metric", "ours [95% CI]", "n", "paper", "paper_where", "value", "ci_low",
                               "ci_high"]].reset_index(drop=True)
