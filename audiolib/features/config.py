@@ -9,6 +9,9 @@ vggish     Hershey et al. 2017 / the published VGGish input: 16 kHz, 25 ms perio
            in a 512-point FFT, 10 ms hop, no centring, |STFT| (magnitude), 64 HTK-mel bands
            125-7500 Hz with triangles linear in mel, ``log(mel + 0.01)``, 96-frame patches.
 h17        the same as ``vggish`` (the H17 experiments use exactly this front end).
+yamnet     the input of YAMNet (``tensorflow/models`` ``research/audioset/yamnet``, ``params.py``):
+           the ``vggish`` front end with ``log(mel + 0.001)`` and 96-frame patches every 48
+           frames (0.96 s patches, 0.48 s hop, as the release's frame embeddings).
 t19_cnn    Tompkins & Nichols, DCASE 2019 Task 5 ("CNN+VGGish"), the log-mel CNN branch:
            44.1 kHz, 2048-point FFT and window, hop 512, 128 mel bands, centred frames, so a
            10 s clip gives 1 + 441000 // 512 = 862 frames. The report does not spell out the
@@ -205,6 +208,7 @@ _C19 = LogMelConfig(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=2
 PRESETS: dict[str, LogMelConfig] = {
     "vggish": _VGGISH,
     "h17": _VGGISH,
+    "yamnet": _VGGISH.with_(log_offset=0.001, patch_hop=48),
     "t19_cnn": LogMelConfig(sample_rate=44100, n_fft=2048, win_length=2048, hop_length=512, n_mels=128,
                             f_min=0.0, f_max=22050.0, patch_frames=862, **_LIBROSA_DB),
     "c19_r3": _C19,
