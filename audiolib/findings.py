@@ -213,6 +213,8 @@ def slope(x: Sequence[float], y: Sequence[float]) -> float:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation (0 when either side is constant)."""
+    if np.ptp(np.asarray(x, dtype=float)) == 0 or np.ptp(np.asarray(y, dtype=float)) == 0:
+        return 0.0
     rho = stats.spearmanr(x, y).statistic
     return 0.0 if not np.isfinite(rho) else float(rho)
 

@@ -41,6 +41,13 @@ def shared_data_root() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def papers_root() -> Path | None:
+    """The papers' text: ``$AUDIOLIB_PAPERS`` or ``<project>/../shared/papers``; ``None`` when absent."""
+    env = os.environ.get("AUDIOLIB_PAPERS")
+    candidate = Path(env) if env else PROJECT_ROOT.parent / "shared" / "papers"
+    return candidate if candidate.is_dir() else None
+
+
 def dataset_root(name: str) -> Path:
     """Where dataset ``name`` is looked for: the shared real subset if present, else the cache.
 

@@ -24,14 +24,15 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from . import paths
 from .findings import estimate
 
-#: Where each paper's text is, relative to the shared folder (``paths.shared_root()``).
+#: Each paper's text, in :func:`audiolib.paths.papers_root` (``../shared/papers``).
 PAPER_FILES = {
-    "H17": "papers/000_8fe8465d0db846fb.txt",
-    "T19": "papers/002_c875c80a09dbccc4.txt",
-    "X18": "papers/003_c5cb12065bbc1cfe.txt",
-    "C19": "papers/004_0a0c0688a56f23af.txt",
+    "H17": "000_8fe8465d0db846fb.txt",
+    "T19": "002_c875c80a09dbccc4.txt",
+    "X18": "003_c5cb12065bbc1cfe.txt",
+    "C19": "004_0a0c0688a56f23af.txt",
 }
 
 PAPER_TITLES = {
@@ -40,6 +41,25 @@ PAPER_TITLES = {
     "X18": "Xu, Audio Event Recognition (classifiers on AudioSet embeddings)",
     "C19": "Colangelo, Battisti & Neri, Progressive training of CNNs for acoustic events classification",
 }
+
+def paper_text(paper: str) -> str:
+    """The plain text of ``paper`` (``"H17"``, ...); a clear error when the papers are absent."""
+    root = paths.papers_root()
+    if paper not in PAPER_FILES:
+        raise ValueError(f"unknown paper {paper!r}; known: {sorted(PAPER_FILES)}")
+    if root is None:
+        raise FileNotFoundError("the papers' text is not here: ../shared/papers is absent and AUDIOLIB_PAPERS "
+                                "is unset")
+    return (root / PAPER_FILES[paper]).read_text(encoding="utf-8")
+
+
+def check_numbers(rows: pd.DataFrame, paper: str) -> list[str]:
+    """The ``quoted`` numbers of ``rows`` that do not appear in ``paper``'s text, or whose value differs."""
+    text = paper_text(paper)
+    bad = [q for q in rows["quoted"] if str(q) not in text]
+    bad += [f"{q} != {v}" for q, v in zip(rows["quoted"], rows["value"]) if abs(parse_quoted(q) - v) > 1e-12]
+    return bad
+
 
 _SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "h": 1.0, "%": 1.0}
 
