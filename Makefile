@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ONLY ?=
 
-.PHONY: venv reproduce test lab bench strip clean-venv
+.PHONY: venv reproduce report test lab bench strip clean-venv
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 
 reproduce: venv
 	$(PY) -m audiolib.run --profile $(PROFILE) $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m audiolib.report
+
+report: venv
+	$(PY) -m audiolib.report
 
 test: venv
 	$(PY) -m pytest -q --durations=15

@@ -37,3 +37,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Every registered notebook run once through the runner in the smoke profile.
+
+    Returns ``(results_root, {name: (run folder, status)})``. The runs use a fresh feature cache
+    (``$AUDIOLIB_DATA`` in a temporary folder), so a later run with the same settings reads back
+    what these computed: the determinism test compares the two. The notebook, determinism and
+    report tests share these runs instead of each running the notebooks again.
+    """
+    from audiolib import experiments, params, run
+
+    root = tmp_path_factory.mktemp("smoke-results")
+    data = tmp_path_factory.mktemp("smoke-data")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AUDIOLIB_DATA", str(data))
+    patch.setenv("AUDIOLIB_RESULTS", str(root))
+    runs = {}
+    try:
+        for name, exp in sorted(experiments.EXPERIMENTS.items()):
+            values = {**exp.parameters("smoke"), "DEVICE": "cpu"}
+            params.validate(exp.notebook, values)
+            runs[name] = run.execute(exp, values, "smoke", root)
+        yield root, data, runs
+    finally:
+        patch.undo()

@@ -1,8 +1,9 @@
 """Same seed, same profile, same machine: identical tables.
 
 The ``smoke`` profile of the data tour and of the H17 architecture notebook runs twice on the CPU
-with the same seed, through the runner (papermill) into two fresh results roots, and every table
-CSV must be equal to the last bit, except wall-clock measurements.
+with the same seeds, through the runner (papermill): the first run is the shared smoke run of every
+notebook (``smoke_runs`` in ``conftest.py``), the second a fresh one into another results root, and
+every table CSV must be equal to the last bit, except wall-clock measurements.
 
 The rule for wall-clock measurements (the only values allowed to differ): a row whose ``metric``
 names a time or a speed, and a column whose name does, where "names a time or a speed" means the
@@ -59,19 +60,18 @@ def test_the_wall_clock_rule():
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_same_seed_same_profile_same_tables(name, tmp_path, monkeypatch):
+def test_same_seed_same_profile_same_tables(name, smoke_runs, tmp_path, monkeypatch):
+    """The smoke run (features computed into an empty cache) against a second run reading that cache."""
+    _, data, runs = smoke_runs
     exp = experiments.EXPERIMENTS[name]
-    if not exp.notebook.exists():
-        pytest.skip(f"notebook {exp.notebook.name} not written yet")
-    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path / "data"))  # an empty feature cache for the first run
-    values = {**exp.parameters("smoke"), "SEED": 0, "DEVICE": "cpu"}
-    folders = []
-    for attempt in ("first", "second"):
-        folder, status = run.execute(exp, values, "smoke", tmp_path / attempt)
-        meta = json.loads((folder / "meta.json").read_text())
-        assert status == "complete", f"{name} ({attempt} run) failed: {meta.get('error')}"
-        folders.append(folder)
-    first, second = folders
+    first, status = runs[name]
+    assert status == "complete", f"{name} (first run) failed"
+    monkeypatch.setenv("AUDIOLIB_DATA", str(data))
+    values = {**exp.parameters("smoke"), "DEVICE": "cpu"}
+    second, status = run.execute(exp, values, "smoke", tmp_path / "second")
+    meta = json.loads((second / "meta.json").read_text())
+    assert status == "complete", f"{name} (second run) failed: {meta.get('error')}"
+    folders = [first, second]
 
     tables = sorted(p.name for p in first.glob("*.csv"))
     assert tables and tables == sorted(p.name for p in second.glob("*.csv"))

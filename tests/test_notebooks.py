@@ -11,17 +11,15 @@ import json
 import pandas as pd
 import pytest
 
-from audiolib import experiments, params, run
+from audiolib import experiments, findings
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
-def test_notebook_smoke(name, results_root):
+def test_notebook_smoke(name, smoke_runs):
     exp = experiments.EXPERIMENTS[name]
-    values = exp.parameters("smoke")
-    params.validate(exp.notebook, values)
-    folder, status = run.execute(exp, values, "smoke", results_root)
+    folder, status = smoke_runs[2][name]
     meta = json.loads((folder / "meta.json").read_text())
     assert status == "complete", f"{name} failed: {meta.get('error')} (see {folder / 'notebook.ipynb'})"
     assert meta["status"] == "complete" and meta["profile"] == "smoke"
@@ -38,3 +36,9 @@ def test_notebook_smoke(name, results_root):
         for ext in ("png", "svg"):
             assert (folder / f"{figure}.{ext}").stat().st_size > 0, f"{name}: {figure}.{ext} missing"
         assert meta["figures"][figure]["describes"]
+    if exp.paper:
+        table = pd.read_csv(folder / "findings.csv")
+        assert len(table) > 0 and set(table["verdict"]) <= set(findings.VERDICTS), f"{name}: bad findings verdicts"
+        assert set(findings.FINDINGS_COLUMNS) <= set(table.columns), f"{name}: findings lacks columns"
+        assert table["claim_id"].is_unique, f"{name}: a claim appears twice in findings"
+        assert (table["paper"] == exp.paper).all(), f"{name}: findings of another paper"
