@@ -9,10 +9,15 @@ Layout::
         <table>.csv          tidy long format: one row per measurement
         <figure>.png/.svg
         notebook.ipynb       the executed notebook (written by ``python -m audiolib.run``)
-    results/index.csv        one row per run, rebuilt from the meta.json files
+    results/index.csv        one row per run, rebuilt from the meta.json files (derived data: an
+                             edited copy is moved aside, never overwritten; see update_index)
 
 Every file is written to a temporary name and renamed into place, so an interrupted run leaves
 no half-written table; its meta keeps ``status: running`` and the index shows it incomplete.
+Files get the permissions ``open()`` would give them (the umask, a folder's default ACL), so a
+team folder with umask 002 is group-writable. A meta.json that a person broke is listed as an
+``unreadable`` run naming the file, and never stops later runs. A results folder that cannot be
+written raises :class:`ResultsNotWritableError` saying how to choose another.
 
 >>> run = start_run("demo", {"SEED": 0}, root=tmp)           # doctest: +SKIP
 >>> run.save_table("scores", df, describes="H17 Table 2", data="synthetic (quick)")  # doctest: +SKIP
@@ -22,13 +27,13 @@ no half-written table; its meta keeps ``status: running`` and the index shows it
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import platform
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,18 +51,64 @@ PACKAGES = ("torch", "torchaudio", "numpy", "pandas", "scikit-learn", "matplotli
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    The temporary file is created as ``open()`` creates files (mode 0666 less the umask, and the
+    folder's default ACL or setgid group), so a team folder with umask 002 gets group-writable
+    results; the folder must be writable (:class:`ResultsNotWritableError` otherwise).
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    _make_folder(target.parent)
+    while True:
+        tmp_path = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - 1 in 4 billion
+            continue
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise
+            raise ResultsNotWritableError(_not_writable(target.parent, exc)) from None
     try:
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+class ResultsNotWritableError(PermissionError):
+    """The results folder (or a run folder in it) cannot be written; the message says what to do."""
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+
+
+def _not_writable(folder: Path, exc: OSError) -> str:
+    return (f"results folder {folder} is not writable ({exc.strerror or exc}); make it writable, or write the "
+            "results elsewhere: python -m audiolib.run --results FOLDER, or set $AUDIOLIB_RESULTS")
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check a file can be written in it (before any work).
+
+    Raises :class:`ResultsNotWritableError` naming the folder and what to do.
+    """
+    folder = Path(folder)
+    with atomic_path(folder / ".write-check"):
+        pass
+    (folder / ".write-check").unlink()
+    return folder
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+        raise ResultsNotWritableError(_not_writable(folder, exc)) from None
 
 
 def write_text_atomic(target: Path, text: str) -> None:
@@ -199,11 +250,16 @@ def new_run_folder(experiment: str, profile: str = "interactive", root: Path | N
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     while True:
         folder = root / experiment / f"{stamp}-{profile}-{secrets.token_hex(3)}"
+        _make_folder(folder.parent)
         try:
-            folder.mkdir(parents=True, exist_ok=False)
+            folder.mkdir(exist_ok=False)
             return folder
         except FileExistsError:  # pragma: no cover - 1 in 16M
             continue
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise
+            raise ResultsNotWritableError(_not_writable(folder.parent, exc)) from None
 
 
 def start_run(experiment: str, params: dict[str, Any], *, run_dir: str | Path | None = None,
@@ -221,7 +277,7 @@ def start_run(experiment: str, params: dict[str, Any], *, run_dir: str | Path | 
     profile = profile or str(params.get("PROFILE", "interactive"))
     if run_dir:
         folder = Path(run_dir)
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_folder(folder)
         if (folder / "meta.json").exists():
             raise FileExistsError(f"run folder {folder} already holds a run; a re-run never overwrites one")
     else:
@@ -246,45 +302,119 @@ def start_run(experiment: str, params: dict[str, Any], *, run_dir: str | Path | 
     return run
 
 
+INDEX_COLUMNS = ("experiment", "folder", "profile", "status", "started", "wall_time_s", "git_commit", "git_dirty",
+                 "tables", "figures", "problem")
+#: The types :func:`list_runs` relies on in a meta.json (a field may also be absent or null).
+_META_TYPES = {"experiment": str, "profile": str, "status": str, "started": str, "wall_time_s": (int, float),
+               "git": dict, "tables": dict, "figures": dict}
+
+
+def read_meta(meta_path: str | Path) -> dict[str, Any]:
+    """A run's meta.json, checked to be an object with the fields' expected types.
+
+    Raises ``ValueError`` naming the file and the field (``OSError`` when it cannot be read).
+    """
+    meta_path = Path(meta_path)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: expected a JSON object, got a {type(meta).__name__}")
+    for key, kind in _META_TYPES.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ValueError(f"{meta_path}: field {key!r} must be {_kind_name(kind)}, got {value!r:.60}")
+    git = meta.get("git") or {}
+    if not isinstance(git.get("commit"), (str, type(None))) or not isinstance(git.get("dirty"), (bool, type(None))):
+        raise ValueError(f"{meta_path}: field 'git' must be {{'commit': str, 'dirty': bool}}, got {git!r:.60}")
+    return meta
+
+
+def _kind_name(kind) -> str:
+    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+
+
 def list_runs(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run folder under ``root``: experiment, folder, profile, status, started, wall time.
 
     A run whose meta says ``running`` but whose process is gone is reported as ``incomplete``
     (there is no way to tell the two apart from files alone; the runner marks failures itself).
+    A meta.json that cannot be read, is not a JSON object or holds a field of the wrong type is
+    listed with status ``unreadable`` and ``problem`` naming the file and what is wrong; it
+    never stops the listing.
     """
     root = Path(root) if root is not None else paths.results_root()
     rows = []
     for meta_path in sorted(root.glob("*/*/meta.json")):
+        folder = str(meta_path.parent.relative_to(root))
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            rows.append({"experiment": meta_path.parent.parent.name, "folder": str(meta_path.parent),
-                         "status": "unreadable meta.json"})
+            meta = read_meta(meta_path)
+        except (OSError, ValueError) as exc:
+            rows.append({"experiment": meta_path.parent.parent.name, "folder": folder, "status": "unreadable",
+                         "problem": str(exc) if str(meta_path) in str(exc) else f"{meta_path}: {exc}"})
             continue
-        status = meta.get("status", "unknown")
+        status = meta.get("status") or "unknown"
+        git = meta.get("git") or {}
         rows.append({
             "experiment": meta.get("experiment"),
-            "folder": str(meta_path.parent.relative_to(root)),
+            "folder": folder,
             "profile": meta.get("profile"),
             "status": "incomplete" if status == "running" else status,
             "started": meta.get("started"),
             "wall_time_s": meta.get("wall_time_s"),
-            "git_commit": (meta.get("git") or {}).get("commit"),
-            "git_dirty": (meta.get("git") or {}).get("dirty"),
-            "tables": ",".join(meta.get("tables", {})),
-            "figures": ",".join(meta.get("figures", {})),
+            "git_commit": git.get("commit"),
+            "git_dirty": git.get("dirty"),
+            "tables": ",".join(meta.get("tables") or {}),
+            "figures": ",".join(meta.get("figures") or {}),
+            "problem": "",
         })
-    return pd.DataFrame(rows, columns=["experiment", "folder", "profile", "status", "started", "wall_time_s",
-                                       "git_commit", "git_dirty", "tables", "figures"])
+    return pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
 
 
 def update_index(root: str | Path | None = None) -> Path:
-    """Rewrite ``<root>/index.csv`` from the run folders' meta.json files."""
+    """Rewrite ``<root>/index.csv`` from the run folders' meta.json files.
+
+    index.csv is derived data: it is rebuilt whole every time. An index.csv that a person has
+    edited beyond that (columns added or renamed, or a file that no longer parses as CSV) is
+    first moved, untouched, to ``index.edited-<stamp>-<hex>.csv`` beside it, with a warning
+    naming both files, so nothing written by hand is lost. Notes about runs belong in a file of
+    one's own (e.g. ``results/notes.csv`` keyed by ``folder``).
+    """
     root = Path(root) if root is not None else paths.results_root()
     index = root / "index.csv"
+    _keep_edited_index(index)
     with atomic_path(index) as tmp:
         list_runs(root).to_csv(tmp, index=False)
     return index
+
+
+def _keep_edited_index(index: Path) -> None:
+    """Move an index.csv holding more than the derived columns aside (see :func:`update_index`)."""
+    import csv
+    import warnings
+
+    try:
+        with open(index, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = None
+    header = rows[0] if rows else []
+    parses = rows is not None and all(len(r) == len(header) for r in rows)
+    if parses and set(header) <= set(INDEX_COLUMNS):
+        return
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    kept = index.with_name(f"index.edited-{stamp}-{secrets.token_hex(3)}.csv")
+    try:
+        os.rename(index, kept)
+    except FileNotFoundError:  # another process moved it first
+        return
+    extra = [c for c in header if c not in INDEX_COLUMNS]
+    why = f"column(s) {extra} that are not derived from the runs" if extra else "rows that are not the index's"
+    warnings.warn(f"{index} held {why}; index.csv is rebuilt from the runs' meta.json files, so the edited file "
+                  f"was kept as {kept}", stacklevel=3)
 
 
 def latest_run(experiment: str, root: str | Path | None = None, status: str = "complete") -> Path | None:

@@ -90,8 +90,16 @@ _KNOWN_PARAMETERS = _KnownParameters()
 
 
 def _mark(folder: Path, status: str, **extra: Any) -> None:
+    """Set the run's status in its meta.json; a meta.json the notebook left unreadable is kept
+    beside it as ``meta.unreadable.json`` and a new one records why."""
     meta_path = folder / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"experiment": folder.parent.name}
+    meta: dict[str, Any] = {"experiment": folder.parent.name}
+    if meta_path.exists():
+        try:
+            meta = results.read_meta(meta_path)
+        except (OSError, ValueError) as exc:
+            meta_path.replace(folder / "meta.unreadable.json")
+            meta["meta_problem"] = f"{exc} (kept as meta.unreadable.json)"
     meta.update(status=status, **extra)
     results.write_text_atomic(meta_path, json.dumps(meta, indent=2))
 
@@ -122,13 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.results) if args.results else paths.results_root()
     print(f"profile {args.profile}: {len(planned)} notebook(s) -> {root}")
     summary = []
-    for exp, values in planned:
-        start = time.time()
-        print(f"[{exp.name}] running ...", flush=True)
-        folder, status = execute(exp, values, args.profile, root, args.log_output)
-        seconds = time.time() - start
-        summary.append((exp.name, status, seconds, folder))
-        print(f"[{exp.name}] {status} in {seconds:.0f} s -> {folder}", flush=True)
+    try:
+        results.ensure_writable(root)
+        for exp, values in planned:
+            start = time.time()
+            print(f"[{exp.name}] running ...", flush=True)
+            folder, status = execute(exp, values, args.profile, root, args.log_output)
+            seconds = time.time() - start
+            summary.append((exp.name, status, seconds, folder))
+            print(f"[{exp.name}] {status} in {seconds:.0f} s -> {folder}", flush=True)
+    except results.ResultsNotWritableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed = [s for s in summary if s[1] != "complete"]
     print(f"done: {len(summary) - len(failed)} complete, {len(failed)} failed; index: {root / 'index.csv'}")
     return 1 if failed else 0

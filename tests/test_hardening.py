@@ -7,10 +7,12 @@ blown memory.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tarfile
-import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from audiolib import cache
+from audiolib import cache, results, run
 from audiolib.data.patches import build_patchset
 
 from test_cache import tone_clips
@@ -100,3 +102,100 @@ def test_hand_edited_cache_meta_names_the_file(entry, edit):
     meta_file.write_text(json.dumps(edit(json.loads(meta_file.read_text()))))
     with pytest.raises(cache.CacheIntegrityError, match=rf"{meta_file}|{entry}"):
         cache.open_cache(entry).to_patchset()
+
+
+# --- results folders -----------------------------------------------------------------------------
+def _finished_run(root, experiment="demo"):
+    run = results.start_run(experiment, {"SEED": 0}, root=root, profile="smoke")
+    run.save_table("scores", pd.DataFrame({"metric": ["AUC"], "value": [0.5]}), describes="x", data="y")
+    return run.finish()
+
+
+@pytest.mark.parametrize("content", [
+    "[1, 2, 3]",
+    '{"experiment": "demo", "status": "complete", "git": "abc"}',
+    '{"experiment": "demo", "status": ["complete"]}',
+    '{"experiment": "demo", "tables": "scores"}',
+    '"complete"',
+    "{not json",
+], ids=["list", "git-string", "status-list", "tables-string", "string", "not-json"])
+def test_one_bad_meta_json_is_listed_and_later_runs_go_on(tmp_path, content):
+    root = tmp_path / "results"
+    bad = _finished_run(root) / "meta.json"
+    bad.write_text(content)  # a hand edit gone wrong
+    later = _finished_run(root)  # used to fail with AttributeError in the index update
+    runs = results.list_runs(root).set_index("folder")
+    row = runs.loc[str(bad.parent.relative_to(root))]
+    assert row["status"] == "unreadable" and str(bad) in row["problem"]
+    assert runs.loc[str(later.relative_to(root)), "status"] == "complete"
+    assert len(pd.read_csv(root / "index.csv")) == 2
+    # the runner marks a failed notebook whose meta.json is broken without crashing, keeping the file
+    run._mark(bad.parent, "failed", error="boom")
+    assert json.loads(bad.read_text())["status"] == "failed"
+    assert (bad.parent / "meta.unreadable.json").read_text() == content
+
+
+def test_edited_index_is_kept_aside_not_lost(tmp_path):
+    root = tmp_path / "results"
+    _finished_run(root)
+    index = pd.read_csv(root / "index.csv")
+    index["notes"] = ["the good one"]  # a person's column
+    index.to_csv(root / "index.csv", index=False)
+    with pytest.warns(UserWarning, match=r"column\(s\) \['notes'\].*kept as .*index.edited-"):
+        _finished_run(root)
+    (kept,) = root.glob("index.edited-*.csv")
+    assert pd.read_csv(kept)["notes"].tolist() == ["the good one"]
+    assert len(pd.read_csv(root / "index.csv")) == 2 and "notes" not in pd.read_csv(root / "index.csv")
+    (root / "index.csv").write_text("experiment,folder\nx,y,z,more\n")  # malformed by hand
+    with pytest.warns(UserWarning, match="kept as"):
+        results.update_index(root)
+    assert len(list(root.glob("index.edited-*.csv"))) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results.update_index(root)  # the derived index itself is not moved aside
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    previous = os.umask(0o002)
+    try:
+        root = tmp_path / "results"
+        folder = _finished_run(root)
+        run = results.Run("demo", folder, json.loads((folder / "meta.json").read_text()))
+        from audiolib.train import save_checkpoint
+        from audiolib.models import create_model
+
+        save_checkpoint(run.path("best_model.pt"), create_model("fc_audio", 2, layers=1, units=4))
+        files = [root / "index.csv", folder / "meta.json", folder / "scores.csv", folder / "best_model.pt"]
+        for f in files:
+            assert f.stat().st_mode & 0o777 == 0o664, f"{f}: {oct(f.stat().st_mode & 0o777)}"
+        os.umask(0o022)
+        results.update_index(root)
+        assert (root / "index.csv").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)
+
+
+def test_read_only_results_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "results"
+    root.mkdir()
+    real_mkdir, real_open = Path.mkdir, os.open
+
+    def read_only(path):
+        if str(path).startswith(str(root)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    def mkdir(self, *a, **kw):
+        read_only(self)
+        return real_mkdir(self, *a, **kw)
+
+    def open_(path, *a, **kw):
+        read_only(path)
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    monkeypatch.setattr(os, "open", open_)
+    with pytest.raises(results.ResultsNotWritableError, match=rf"results folder {root}.* is not writable.*--results"):
+        results.start_run("demo", {}, root=root)
+    assert run.main(["--profile", "smoke", "--only", "00", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: results folder {root} is not writable") and "Traceback" not in err
