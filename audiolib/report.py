@@ -38,7 +38,7 @@ VERDICT_RULE = (
     "inside the stated margin; **not testable here**: the data or weights are not on this machine "
     "(the reason is given).")
 
-FINDINGS_SHOWN = ("claim_id", "where", "metric", "ours", "n", "paper_numbers", "verdict", "note")
+FINDINGS_SHOWN = ("claim_id", "quote", "where", "metric", "ours", "n", "paper_numbers", "scale", "verdict", "note")
 
 
 @dataclass
