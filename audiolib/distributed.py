@@ -345,7 +345,7 @@ def torchrun_command(nproc_per_node: int, *args: str, nnodes: int = 1, node_rank
     >>> " ".join(torchrun_command(8, "--profile", "full", "--only", "01"))
     'torchrun --standalone --nproc_per_node=8 -m audiolib.distributed --profile full --only 01'
     >>> " ".join(torchrun_command(8, "--only", "01", nnodes=2, node_rank=1, rdzv_endpoint="n0:29500"))[:80]
-    'torchrun --nnodes=2 --node_rank=1 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_e'
+    'torchrun --nnodes=2 --node_rank=1 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_'
     """
     if nnodes == 1:
         head = [torchrun, "--standalone", f"--nproc_per_node={nproc_per_node}"]
