@@ -11,6 +11,7 @@ import errno
 import io
 import json
 import os
+import re
 import tarfile
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from audiolib import cache, results, run
+from audiolib import cache, params, results, run
 from audiolib.data.patches import build_patchset
 
 from test_cache import tone_clips
@@ -199,3 +200,82 @@ def test_read_only_results_folder_is_a_clear_error(tmp_path, monkeypatch, capsys
     assert run.main(["--profile", "smoke", "--only", "00", "--results", str(root)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: results folder {root} is not writable") and "Traceback" not in err
+
+
+# --- parameters ----------------------------------------------------------------------------------
+CELL = '''N_CLIPS: int = 60  # > 0
+STEPS: int = 3  # > 0
+BATCH_SIZE: int = 8  # > 0
+SEED: int = 0  # >= 0
+LR: float = 0.001  # > 0
+WIDTH: float = 0.25  # > 0
+MODELS: list = ["fc_audio"]  # {"fc_audio", "alexnet_audio"}
+SETS: list = []  # {"esc10", "urbansound8k"} or []
+EPOCHS: list = [3, 3, 3]  # 3 items, each >= 1
+DROPOUTS: list = [0.0, 0.5]  # each in 0..0.95 (one run each)
+EXTRA: dict = {}  # free text: only finiteness applies
+'''
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("LR", float("1e999"), "numbers must be finite"),
+    ("WIDTH", float("1e999"), "numbers must be finite"),
+    ("LR", float("nan"), "numbers must be finite"),
+    ("EXTRA", {"scale": [float("inf")]}, "numbers must be finite"),
+    ("N_CLIPS", 10**9, "above its cap 1e+06"),
+    ("BATCH_SIZE", 10**9, "above its cap 65536"),
+    ("SEED", 10**30, "above its cap 4.29497e+09"),
+    ("STEPS", 10**12, "above its cap 1e+07"),
+    ("WIDTH", 100.0, "above its cap 16"),
+    ("LR", 50.0, "above its cap 10"),
+    ("MODELS", [], "the list is empty"),
+    ("MODELS", ["fc_audio", "no_such"], "'no_such' is not one of them"),
+    ("EPOCHS", [-1, 0, 10**9], "item 0: -1"),
+    ("EPOCHS", [3, 3], "2 items, 3 needed"),
+    ("EPOCHS", [1, 1, 10**9], "above its cap 10000"),
+    ("EPOCHS", [1, True, 1], "item 1: True"),
+    ("DROPOUTS", [5.0], "item 0: 5.0"),
+    ("DROPOUTS", [], "the list is empty"),
+    ("DROPOUTS", ["0.5"], "item 0: '0.5'"),
+])
+def test_every_declared_rule_and_cap_is_enforced(name, value, expected):
+    declared = params.parse_parameters(CELL)
+    with pytest.raises(params.ParameterError, match=re.escape(expected)) as info:
+        declared[name].check(value, where="nb.ipynb")
+    assert str(info.value).startswith(f"nb.ipynb: parameter {name}")
+
+
+def test_allowed_values_and_lifted_caps_pass(monkeypatch):
+    declared = params.parse_parameters(CELL)
+    declared["SETS"].check([], where="nb")  # "or []": the empty list is allowed
+    declared["SETS"].check(["esc10"], where="nb")
+    declared["EPOCHS"].check([1, 20, 10_000], where="nb")
+    declared["DROPOUTS"].check([0, 0.95], where="nb")
+    with pytest.raises(params.ParameterError, match=r"lift the cap: AUDIOLIB_LIFT_CAPS=N_CLIPS.*lift_caps=\['N_CLIPS'\]"):
+        declared["N_CLIPS"].check(2_000_000, where="nb")
+    declared["N_CLIPS"].check(2_000_000, where="nb", lift_caps=["N_CLIPS"])
+    monkeypatch.setenv("AUDIOLIB_LIFT_CAPS", "SEED, N_CLIPS")
+    declared["N_CLIPS"].check(2_000_000, where="nb")
+    declared["SEED"].check(2**40, where="nb")
+    with pytest.raises(params.ParameterError, match="cap"):
+        declared["STEPS"].check(10**12, where="nb")
+    monkeypatch.setenv("AUDIOLIB_LIFT_CAPS", "all")
+    declared["STEPS"].check(10**12, where="nb")
+    with pytest.raises(params.ParameterError, match="finite"):  # finiteness is never lifted
+        declared["LR"].check(float("inf"), where="nb")
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("LR=1e999", "parameter LR=inf holds inf; numbers must be finite"),
+    ("WIDTH=1e999", "parameter WIDTH=inf holds inf; numbers must be finite"),
+    ("N_CLIPS=10**9", "parameter N_CLIPS must be int"),  # not a literal: kept as text, refused
+    ("N_CLIPS=1000000000", "parameter N_CLIPS=1000000000 is above its cap"),
+    ("BATCH_SIZE=1000000000", "parameter BATCH_SIZE=1000000000 is above its cap"),
+    ("SEED=1000000000000000000000000000000", "parameter SEED=1000000000000000000000000000000 is above its cap"),
+    ("MODELS=[]", "parameter MODELS=[] is not allowed (the list is empty"),
+])
+def test_runner_refuses_the_issue_values_before_any_work(tmp_path, capsys, override, expected):
+    root = tmp_path / "results"
+    assert run.main(["--profile", "smoke", "--only", "01_arch", "--set", override, "--results", str(root)]) == 2
+    assert expected in capsys.readouterr().err
+    assert not root.exists()
