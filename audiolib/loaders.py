@@ -19,9 +19,10 @@ turning workers on or off never changes a training run.
 Datasets are handed to workers by ``fork`` on Linux; with the ``spawn`` start method (macOS,
 Windows) a ClipSet's loader must be picklable (the dataset recipes' loaders are).
 
->>> from audiolib.data.synthetic import load_synthetic            # doctest: +SKIP
->>> for waves, lengths, targets, rows in clip_loader(load_synthetic(), batch_size=8, num_workers=2):
-...     break                                                     # doctest: +SKIP
+>>> from audiolib.data.synthetic import load_synthetic
+>>> waves, lengths, targets, rows = next(iter(clip_loader(load_synthetic(n_clips=8, seed=0), batch_size=4)))
+>>> tuple(waves.shape), tuple(targets.shape)
+((4, 160000), (4, 29))
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def clip_loader(clips, *, sample_rate: int | None = None, batch_size: int = 16, 
         max_seconds: crop clips to this length.
         device: pinned memory when it resolves to CUDA.
 
-    >>> waves, lengths, targets, rows = next(iter(clip_loader(clips, sample_rate=16000)))  # doctest: +SKIP
+    >>> from audiolib.data.synthetic import load_synthetic
+    >>> waves, lengths, targets, rows = next(iter(clip_loader(load_synthetic(n_clips=2, seed=0), sample_rate=8000)))
+    >>> lengths.tolist()
+    [80000, 80000]
     """
     if batch_size < 1:
         raise ValueError(f"clip_loader: batch_size must be >= 1, got {batch_size}")
@@ -258,9 +262,3 @@ def step_batches(dataset, index_fn: Callable[[int], torch.Tensor], steps: Iterab
                         generator=torch.Generator(), prefetch_factor=prefetch_factor)
     yield from loader
 
-
-def describe_loader(loader: DataLoader) -> dict[str, Any]:
-    """JSON-able settings of a DataLoader (for a run's meta)."""
-    return {"num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
-            "batch_size": loader.batch_size, "prefetch_factor": loader.prefetch_factor,
-            "dataset": type(loader.dataset).__name__, "length": len(loader.dataset)}

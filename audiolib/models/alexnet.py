@@ -14,8 +14,10 @@ multiplies with 3087 outputs) are both met (37.4M, 768M) when that map is max-po
 ``final_map=(2, 2)`` (the default) is an adaptive max pool. ``final_map=None`` keeps
 AlexNet's own 3x3/2 pool5, which leaves 4x5 and gives fc6 21M weights (54.1M in all).
 
->>> m = create_model("alexnet_audio", 10, width=0.25)   # doctest: +SKIP
->>> m(torch.zeros(2, 1, 96, 64)).shape                  # doctest: +SKIP
+>>> import torch
+>>> from audiolib.models import create_model
+>>> m = create_model("alexnet_audio", 10, width=0.25)
+>>> m(torch.zeros(2, 1, 96, 64)).shape
 torch.Size([2, 10])
 """
 

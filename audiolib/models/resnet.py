@@ -13,8 +13,10 @@ State-dict names are torchvision's (``conv1``, ``bn1``, ``layer1``..``layer4`` w
 with :func:`load_torchvision_resnet`. The optional 128-unit bottleneck of H17 sits between the
 pooled features and ``fc`` (``bottleneck.0``); without it the keys are exactly torchvision's.
 
->>> m = create_model("resnet50_audio", 10, width=0.25)   # doctest: +SKIP
->>> m(torch.zeros(2, 1, 96, 64)).shape                   # doctest: +SKIP
+>>> import torch
+>>> from audiolib.models import create_model
+>>> m = create_model("resnet50_audio", 10, width=0.25)
+>>> m(torch.zeros(2, 1, 96, 64)).shape
 torch.Size([2, 10])
 """
 
