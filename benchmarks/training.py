@@ -23,7 +23,6 @@ The table (tidy: one row per model and metric) goes to ``results/bench_training/
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 import sys
@@ -34,8 +33,7 @@ import torch
 
 from audiolib import distributed
 from audiolib.data.patches import PatchSet
-from audiolib.models import complexity, create_model, default_input_shape, list_models
-from audiolib.models.registry import _REGISTRY
+from audiolib.models import accepts, complexity, create_model, default_input_shape, list_models
 from audiolib.results import start_run
 from audiolib.train import TrainConfig, fit, resolve_device, speed_switches
 
@@ -83,8 +81,7 @@ def _random_patches(n: int, classes: int, seed: int) -> PatchSet:
 
 
 def _build(name: str, classes: int, width: float):
-    params = inspect.signature(_REGISTRY[name]).parameters
-    return create_model(name, classes, **({"width": width} if "width" in params else {}))
+    return create_model(name, classes, **({"width": width} if accepts(name, "width") else {}))
 
 
 def measure(name: str, data: PatchSet, args, switches: dict[str, bool], device: torch.device) -> dict:

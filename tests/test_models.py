@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 
 import pytest
 import torch
 
-from audiolib.models import complexity, create_model, default_input_shape, list_models
-from audiolib.models import registry
+from audiolib.models import accepts, complexity, create_model, default_input_shape, list_models
 
 NUM_CLASSES = 5
 
 
 def _build(name: str):
     kw = {}
-    params = inspect.signature(registry._REGISTRY[name]).parameters
-    if "width" in params:
+    if accepts(name, "width"):
         kw["width"] = 0.25
     torch.manual_seed(0)
     return create_model(name, NUM_CLASSES, **kw)

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 
 from .base import AudioClassifier, ClassifierHead, scaled
-from .registry import complexity, create_model, default_input_shape, list_models, register_model
+from .registry import accepts, complexity, create_model, default_input_shape, list_models, model_arguments, register_model
 
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name not in {"base", "registry"} and not _mod.name.startswith("_"):
@@ -18,11 +18,13 @@ for _mod in pkgutil.iter_modules(__path__):
 
 __all__ = [
     "AudioClassifier",
+    "accepts",
     "ClassifierHead",
     "complexity",
     "create_model",
     "default_input_shape",
     "list_models",
+    "model_arguments",
     "register_model",
     "scaled",
 ]

@@ -34,6 +34,29 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def model_arguments(name: str) -> dict[str, object]:
+    """The keyword arguments entry point ``name`` accepts, with their defaults (``num_classes`` left out).
+
+    >>> model_arguments("fc_audio")["layers"]
+    3
+    """
+    _check_name(name)
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return {k: (None if p.default is p.empty else p.default) for k, p in params.items()
+            if k != "num_classes" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def accepts(name: str, argument: str) -> bool:
+    """Whether :func:`create_model` ``(name, ..., argument=...)`` is accepted.
+
+    >>> accepts("resnet50_audio", "bottleneck"), accepts("fc_audio", "no_such_argument")
+    (True, False)
+    """
+    _check_name(name)
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return argument in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def default_input_shape(name: str) -> tuple[int, ...]:
     """Per-example input shape the entry point expects by default, e.g. ``(1, 96, 64)``."""
     _check_name(name)
