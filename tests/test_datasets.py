@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import soundfile as sf
 
 from audiolib import paths
@@ -233,3 +234,33 @@ def test_registry_names_and_dispatch():
 def test_registry_esc10_alias(esc_root):
     clips = load_dataset("esc10", root=esc_root)
     assert clips.name == "esc10" and len(clips) == 400
+
+
+# -- the contract every registered dataset keeps (as the model tests iterate list_models()) -------
+@pytest.mark.parametrize("name", list_datasets())
+def test_every_dataset_keeps_the_contract(name, shared_data):
+    from audiolib.data import dataset_recipes
+
+    module_name, function, _ = dataset_recipes()[name]
+    import importlib
+    import inspect
+
+    loader = getattr(importlib.import_module(module_name), function)
+    small = {"n_clips": 6} if "n_clips" in inspect.signature(loader).parameters else {}
+    try:
+        clips = load_dataset(name, **small)
+    except FileNotFoundError as err:          # data absent here: the message must say where it looked
+        assert "/" in str(err) or name in str(err), f"{name}: unhelpful error {err}"
+        pytest.skip(f"{name}: no data here ({err})")
+    assert isinstance(clips, ClipSet)
+    if len(clips) == 0:                       # every clip's audio absent: each must be reported, none dropped
+        assert clips.unusable, f"{name}: an empty ClipSet that reports no unusable clip"
+        pytest.skip(f"{name}: no audio here ({len(clips.unusable)} clips reported unusable)")
+    manifest = clips.manifest
+    assert {"clip_id", "path", "labels"} <= set(manifest.columns), name
+    assert manifest["clip_id"].is_unique, f"{name}: clip ids repeat"
+    assert set(l for labels in manifest["labels"] for l in labels) <= set(clips.classes), f"{name}: unknown labels"
+    assert clips.description, f"{name}: no description"
+    assert "fold" in manifest.columns or "split" in manifest.columns, f"{name}: no folds or splits"
+    wave, rate = clips.loader(manifest.iloc[0])
+    assert wave.ndim == 1 and wave.dtype == torch.float32 and rate > 0 and torch.isfinite(wave).all(), name

@@ -1,8 +1,8 @@
-"""Datasets: one module per dataset (``download_<name>``, ``load_<name>``) and a registry.
+"""Datasets: one module per dataset (``download_<name>``, ``load_<name>``), discovered like models.
 
-Every loader returns a :class:`ClipSet`. :func:`load_dataset` dispatches by name and imports
-the dataset's module only then, so a dataset whose module or files are missing does not break
-the others.
+Every loader returns a :class:`ClipSet`. A recipe module declares what it provides in a
+module-level ``DATASETS = {name: (loader function name, fixed keyword arguments)}``; adding a
+dataset is adding one recipe file. :func:`list_datasets` finds them by scanning this package.
 
 >>> from audiolib.data import load_dataset, list_datasets
 >>> "synthetic" in list_datasets()
@@ -14,26 +14,33 @@ True
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
 
 from audiolib.data.base import ClipSet, Taxonomy
 
-__all__ = ["ClipSet", "Taxonomy", "load_dataset", "list_datasets", "DATASETS"]
+__all__ = ["ClipSet", "Taxonomy", "load_dataset", "list_datasets", "dataset_recipes"]
 
-#: name -> (module, function, fixed keyword arguments)
-DATASETS: dict[str, tuple[str, str, dict]] = {
-    "synthetic": ("audiolib.data.synthetic", "load_synthetic", {}),
-    "esc50": ("audiolib.data.esc50", "load_esc50", {}),
-    "esc10": ("audiolib.data.esc50", "load_esc50", {"esc10": True}),
-    "urbansound8k": ("audiolib.data.urbansound8k", "load_urbansound8k", {}),
-    "sonyc_ust": ("audiolib.data.sonyc_ust", "load_sonyc_ust", {}),
-    "urban_mixtures": ("audiolib.data.urban_mixtures", "load_urban_mixtures", {}),
-}
+
+@functools.lru_cache(maxsize=None)
+def dataset_recipes() -> dict[str, tuple[str, str, dict]]:
+    """name -> (module, loader function, fixed keyword arguments), from every recipe's ``DATASETS``."""
+    found: dict[str, tuple[str, str, dict]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name, (function, fixed) in getattr(module, "DATASETS", {}).items():
+            if name in found:
+                raise ValueError(f"dataset {name!r} declared by both {found[name][0]} and {module.__name__}")
+            found[name] = (module.__name__, function, dict(fixed))
+    return found
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset`."""
-    return list(DATASETS)
+    """Names accepted by :func:`load_dataset`, sorted."""
+    return sorted(dataset_recipes())
 
 
 def load_dataset(name: str, **kwargs) -> ClipSet:
@@ -43,18 +50,13 @@ def load_dataset(name: str, **kwargs) -> ClipSet:
 
     Raises:
         ValueError: unknown name (the message lists the known ones).
-        ImportError: the dataset's module is not available.
     """
     key = str(name).strip().lower().replace("-", "_")
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
-    module_name, function, fixed = DATASETS[key]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name != module_name:
-            raise
-        raise ImportError(f"dataset {name!r} needs the module {module_name}, which is not available") from None
+    recipes = dataset_recipes()
+    if key not in recipes:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(recipes))}")
+    module_name, function, fixed = recipes[key]
+    module = importlib.import_module(module_name)
     overlap = sorted(set(fixed) & set(kwargs))
     if overlap:
         raise ValueError(f"load_dataset({name!r}) fixes {overlap}; do not pass them")

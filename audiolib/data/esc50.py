@@ -231,3 +231,6 @@ def _as_bool(value):
         return value
     text = str(value).strip().lower()
     return {"true": True, "1": True, "false": False, "0": False}.get(text)
+
+#: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
+DATASETS = {"esc50": ("load_esc50", {}), "esc10": ("load_esc50", {"esc10": True})}

@@ -150,18 +150,33 @@ def load_taxonomy(path=None) -> Taxonomy:
         raise ValueError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("coarse"), dict) or not isinstance(raw.get("fine"), dict):
         raise ValueError(f"{path}: expected 'coarse' and 'fine' mappings (the DCASE 2019 Task 5 taxonomy)")
-    coarse = {str(k): str(v) for k, v in raw["coarse"].items()}
+    coarse = {}
+    for k, v in raw["coarse"].items():
+        _check_entry(path, f"coarse.{k}", k, v)
+        coarse[str(k)] = v
     fine, parent = {}, {}
     for c, tags in raw["fine"].items():
         if str(c) not in coarse:
             raise ValueError(f"{path}: fine tags listed under {c!r}, which is not a coarse category")
+        if not isinstance(tags, dict):
+            raise ValueError(f"{path}: field fine.{c} must map tag codes to names, got {type(tags).__name__} "
+                             f"{tags!r:.60}")
         for f, name in tags.items():
+            _check_entry(path, f"fine.{c}.{f}", f, name)
             code = f"{c}-{f}"
-            fine[code], parent[code] = str(name), str(c)
+            fine[code], parent[code] = name, str(c)
     empty = [c for c in coarse if c not in parent.values()]
     if empty:
         raise ValueError(f"{path}: coarse categories without fine tags: {empty}")
     return Taxonomy(coarse=coarse, fine=fine, parent=parent)
+
+
+def _check_entry(path: Path, field: str, code, name) -> None:
+    """A taxonomy entry is ``code: name``: a number or word, and a non-empty string."""
+    if isinstance(code, bool) or not isinstance(code, (int, str)) or not str(code).strip():
+        raise ValueError(f"{path}: field {field}: the code must be a number or a word, got {code!r:.40}")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{path}: field {field} must be a name (a string), got {type(name).__name__} {name!r:.60}")
 
 
 def taxonomy_columns(taxonomy: Taxonomy, level: str = "fine") -> list[str]:
@@ -385,3 +400,5 @@ def load_sonyc_ust(root=None, *, splits=SPLITS, threshold: float = 0.5, on_missi
                    sample_rate=sample_rate or SAMPLE_RATE,
                    taxonomy=taxonomy, unusable=unusable, description=description)
 
+#: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
+DATASETS = {"sonyc_ust": ("load_sonyc_ust", {})}

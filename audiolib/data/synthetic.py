@@ -782,3 +782,6 @@ def long_recording(
         "snr_db": [e.snr_db for e in events],
     })
     return torch.from_numpy(waveform), spec.sample_rate, table
+
+#: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
+DATASETS = {"synthetic": ("load_synthetic", {})}

@@ -256,3 +256,6 @@ def _recipe(clip_id, split, bed, bed_db, events, event_levels, taxonomy) -> dict
         "background_db": float(bed_db),
         "events": tuple((c["path"], float(level), float(onset)) for c, (level, onset) in zip(events, event_levels)),
     }
+
+#: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
+DATASETS = {"urban_mixtures": ("load_urban_mixtures", {})}

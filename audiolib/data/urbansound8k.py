@@ -227,3 +227,6 @@ def _read_metadata(csv: Path) -> pd.DataFrame:
     if len(pairs) != 10 or pairs["classID"].nunique() != 10:
         raise ValueError(f"{csv}: expected 10 classes with one name per classID, found {len(pairs)} pairs")
     return meta[list(COLUMNS)]
+
+#: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
+DATASETS = {"urbansound8k": ("load_urbansound8k", {})}
