@@ -12,16 +12,20 @@ import io
 import json
 import os
 import re
+import struct
 import tarfile
+import tracemalloc
 import warnings
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from audiolib import cache, params, results, run
+from audiolib.data import audioset, sonyc_ust
 from audiolib.data.patches import build_patchset
 
 from test_cache import tone_clips
@@ -279,3 +283,132 @@ def test_runner_refuses_the_issue_values_before_any_work(tmp_path, capsys, overr
     assert run.main(["--profile", "smoke", "--only", "01_arch", "--set", override, "--results", str(root)]) == 2
     assert expected in capsys.readouterr().err
     assert not root.exists()
+
+
+# --- readers that trust declared sizes -----------------------------------------------------------
+def _embedding_set(n=4, classes=("a", "b", "c")):
+    rng = np.random.default_rng(0)
+    return audioset.EmbeddingSet(rng.integers(0, 255, (n, 10, 128), dtype=np.uint8),
+                                 rng.integers(0, 2, (n, len(classes))).astype(bool), [f"v{i}" for i in range(n)],
+                                 list(classes), folds=np.array(["train"] * n))
+
+
+def _peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+    except Exception:
+        pass
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_tfrecord_length_beyond_the_file_is_refused_before_reading(tmp_path):
+    good = audioset.write_tfrecord_embeddings(tmp_path / "good.tfrecord", _embedding_set().to_records())
+    length = struct.pack("<Q", 2**40)
+    path = tmp_path / "lying.tfrecord"
+    path.write_bytes(good.read_bytes() + length + struct.pack("<I", audioset.masked_crc32c(length)) + b"x" * 100)
+    with pytest.raises(audioset.AudioSetFormatError,
+                       match=rf"{path}: record 4 .*declares {2**40} bytes but only 96 remain"):
+        audioset.read_tfrecord_embeddings(path)
+    assert _peak_bytes(lambda: audioset.read_tfrecord_embeddings(path)) < 2**24
+
+
+def test_hdf5_header_declaring_a_huge_x_is_refused_before_reading(tmp_path):
+    for dtype, expected in (("float32", "x must be uint8"), ("uint8", "stores only")):
+        path = tmp_path / f"huge-{dtype}.h5"
+        with h5py.File(path, "w") as hf:  # a few KB on disk, 2.6 or 0.6 GB declared, never written
+            hf.create_dataset("x", shape=(500_000, 10, 128), dtype=dtype, chunks=(1, 10, 128))
+            hf.create_dataset("y", shape=(500_000, 3), dtype=bool, chunks=(1, 3))
+            hf.create_dataset("video_id_list", shape=(500_000,), dtype="S11", chunks=(1,))
+            hf.attrs["class_names"] = json.dumps(["a", "b", "c"])
+        assert path.stat().st_size < 100_000
+        with pytest.raises(audioset.AudioSetFormatError, match=rf"{path}: .*{expected}"):
+            audioset.read_hdf5_embeddings(path)
+        assert _peak_bytes(lambda: audioset.read_hdf5_embeddings(path)) < 2**24
+
+
+def _edited_hdf5(tmp_path, edit, name="edited.h5"):
+    path = audioset.write_hdf5_embeddings(tmp_path / name, _embedding_set())
+    with h5py.File(path, "r+") as hf:
+        edit(hf)
+    return path
+
+
+def _replace(key, values):
+    def edit(hf):
+        del hf[key]
+        hf.create_dataset(key, data=values)
+    return edit
+
+
+@pytest.mark.parametrize("value", [0.5, -7.0, 2.0, float("nan")])
+def test_labels_must_be_zero_or_one_unless_declared_soft(tmp_path, value):
+    y = np.zeros((4, 3))
+    y[2, 1] = value
+    path = _edited_hdf5(tmp_path, _replace("y", y))
+    with pytest.raises(audioset.AudioSetFormatError, match=r"dataset 'y': labels must be 0 or 1, found .* at \(2, 1\)"):
+        audioset.read_hdf5_embeddings(path)
+    if value == 0.5:  # declared soft: thresholded, as asked
+        data = audioset.read_hdf5_embeddings(path, soft_threshold=0.5)
+        assert data.y[2, 1] and data.y.sum() == 1
+    y[2, 1] = 1.0
+    assert audioset.read_hdf5_embeddings(_edited_hdf5(tmp_path, _replace("y", y), "ok.h5")).y.sum() == 1
+
+
+def test_text_labels_are_refused(tmp_path):
+    path = _edited_hdf5(tmp_path, _replace("y", np.array([[b"no"] * 3] * 4)))
+    with pytest.raises(audioset.AudioSetFormatError, match=rf"{path}: dataset 'y'"):
+        audioset.read_hdf5_embeddings(path)
+    with pytest.raises(audioset.AudioSetFormatError, match="EmbeddingSet demo: y: labels must be 0 or 1, found 0.5"):
+        audioset.EmbeddingSet(np.zeros((1, 10, 128), np.uint8), [[0.5]], ["v"], ["a"], name="demo")
+
+
+@pytest.mark.parametrize("edit, field", [
+    (_replace("folds", np.arange(4)), "'folds'"),
+    (_replace("n_frames", np.array([b"ten"] * 4)), "'n_frames'"),
+    (_replace("n_frames", np.arange(3)), "'n_frames'"),
+    (_replace("video_id_list", np.arange(4)), "'video_id_list'"),
+    (lambda hf: hf.attrs.__setitem__("class_names", "not json"), "'class_names'"),
+    (lambda hf: hf.attrs.__setitem__("class_names", json.dumps({"a": 1})), "'class_names'"),
+    (lambda hf: hf.attrs.__setitem__("class_ids", json.dumps(["a"])), "'class_ids'"),
+], ids=["folds-int", "n_frames-text", "n_frames-short", "ids-int", "names-text", "names-dict", "ids-short"])
+def test_bad_hdf5_fields_name_file_and_field(tmp_path, edit, field):
+    path = _edited_hdf5(tmp_path, edit)
+    with pytest.raises(audioset.AudioSetFormatError, match=rf"{path}: .*{field}"):
+        audioset.read_hdf5_embeddings(path)
+
+
+@pytest.mark.parametrize("entries, expected", [
+    ({"id": "/m/a"}, "expected a list"),
+    (["/m/a"], "entry 0: expected an object"),
+    ([{"id": 3, "name": "a"}], "entry 0: field 'id' must be a string"),
+    ([{"id": "/m/a", "name": "a", "child_ids": "/m/b"}], "field 'child_ids' must be a list of strings"),
+    ([{"id": "/m/a", "name": "a", "child_ids": ["/m/b"]}, {"id": "/m/b", "name": "b", "child_ids": ["/m/c"]},
+      {"id": "/m/c", "name": "c", "child_ids": ["/m/a"]}], "cycle /m/a -> /m/b -> /m/c -> /m/a"),
+    ([{"id": "/m/a", "name": "a", "child_ids": ["/m/a"]}], "cycle /m/a -> /m/a"),
+], ids=["dict", "string-entry", "int-id", "string-children", "cycle", "self"])
+def test_ontology_wrong_types_and_cycles_name_the_file(tmp_path, entries, expected):
+    path = tmp_path / "ontology.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(audioset.AudioSetFormatError, match=rf"{path}: .*{re.escape(expected)}"):
+        audioset.load_ontology(path)
+
+
+def test_real_ontology_still_loads(shared_data):
+    ontology = audioset.load_ontology(shared_data / "audioset" / "ontology.json")
+    assert len(ontology) == 632
+
+
+@pytest.mark.parametrize("text, field", [
+    ("coarse: {1: engine}\nfine: {1: [small, large]}\n", "fine.1"),
+    ("coarse: {1: [engine]}\nfine: {1: {1: small}}\n", "coarse.1"),
+    ("coarse: {1: engine}\nfine: {1: {1: {name: small}}}\n", "fine.1.1"),
+    ("coarse: {1: engine}\nfine: {1: {null: small}}\n", "fine.1.None"),
+], ids=["tags-list", "coarse-list", "tag-dict", "tag-code-null"])
+def test_taxonomy_wrong_types_name_file_and_field(tmp_path, text, field):
+    path = tmp_path / "dcase-ust-taxonomy.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"{path}: .*field {re.escape(field)}"):
+        sonyc_ust.load_taxonomy(path)

@@ -43,6 +43,7 @@ middle of the whitened range) and a longer one is cropped to its first ``frames`
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ __all__ = [
     "write_class_labels",
     "load_ontology",
     "dequantize",
+    "binary_labels",
     "download_audioset_embeddings",
 ]
 
@@ -178,6 +180,7 @@ def read_tfrecord(path: str | Path, *, check_crc: bool = True) -> Iterator[bytes
     if not path.is_file():
         raise FileNotFoundError(f"TFRecord file {path} does not exist")
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
         index = 0
         while True:
             offset = f.tell()
@@ -191,6 +194,10 @@ def read_tfrecord(path: str | Path, *, check_crc: bool = True) -> Iterator[bytes
             if check_crc and masked_crc32c(length_bytes) != length_crc:
                 raise AudioSetFormatError(f"{where}: length CRC mismatch (corrupt or not a TFRecord file)")
             (length,) = struct.unpack("<Q", length_bytes)
+            left = size - f.tell() - 4  # the bytes a record can have: what remains less its CRC
+            if length > left:  # checked before reading: a lying header never allocates its length
+                raise AudioSetFormatError(f"{where}: truncated record: its header declares {length} bytes but only "
+                                          f"{max(left, 0)} remain in the file")
             data = f.read(length)
             footer = f.read(4)
             if len(data) < length or len(footer) < 4:
@@ -467,21 +474,68 @@ def write_class_labels(path: str | Path, class_ids: Sequence[str], names: Sequen
 
 
 def load_ontology(path: str | Path | None = None) -> dict[str, dict]:
-    """``ontology.json`` as ``mid -> entry`` (``name``, ``child_ids``, ``restrictions`` ...), with ``parents`` added."""
+    """``ontology.json`` as ``mid -> entry`` (``name``, ``child_ids``, ``restrictions`` ...), with ``parents`` added.
+
+    Checks the file is a list of objects each with a string ``id`` and ``name`` and a list of
+    string ``child_ids`` naming other entries, and that no class is its own ancestor; errors
+    name the file, the entry and the field.
+    """
     path = Path(path) if path is not None else _default_label_file("ontology.json")
     if not path.is_file():
         raise FileNotFoundError(f"ontology file {path} does not exist")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AudioSetFormatError(f"{path}: not valid JSON ({exc})") from None
-    ontology = {e["id"]: {**e, "parents": []} for e in entries}
+    if not isinstance(entries, list):
+        raise AudioSetFormatError(f"{path}: expected a list of class entries, got a {type(entries).__name__}")
+    ontology: dict[str, dict] = {}
+    for k, e in enumerate(entries):
+        where = f"{path}: entry {k}"
+        if not isinstance(e, dict):
+            raise AudioSetFormatError(f"{where}: expected an object, got {type(e).__name__} {e!r:.60}")
+        for key in ("id", "name"):
+            if not isinstance(e.get(key), str):
+                raise AudioSetFormatError(f"{where}: field {key!r} must be a string, got {e.get(key)!r:.60}")
+        children = e.get("child_ids", [])
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise AudioSetFormatError(f"{where} ({e['id']}): field 'child_ids' must be a list of strings, "
+                                      f"got {children!r:.60}")
+        if e["id"] in ontology:
+            raise AudioSetFormatError(f"{where}: id {e['id']} appears twice")
+        ontology[e["id"]] = {**e, "parents": []}
     for mid, entry in ontology.items():
         for child in entry.get("child_ids", []):
             if child not in ontology:
                 raise AudioSetFormatError(f"{path}: {mid} lists unknown child {child}")
             ontology[child]["parents"].append(mid)
+    cycle = _find_cycle(ontology)
+    if cycle:
+        raise AudioSetFormatError(f"{path}: child_ids form a cycle {' -> '.join(cycle)}; a class cannot be its own "
+                                  "ancestor")
     return ontology
+
+
+def _find_cycle(ontology: dict[str, dict]) -> list[str] | None:
+    """A cycle of ``child_ids`` (its ids, the first repeated at the end), or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in ontology:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(ontology[start].get("child_ids", []))]
+        state[start] = 1
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(ontology[child].get("child_ids", [])))
+    return None
 
 
 # --- the in-memory form: a dataset for training ----------------------------------------------
@@ -539,7 +593,7 @@ class EmbeddingSet(Dataset):
 
     def __post_init__(self):
         self.x = np.asarray(self.x)
-        self.y = np.asarray(self.y).astype(bool)
+        self.y = binary_labels(self.y, where=f"EmbeddingSet {self.name}: y")
         n = self.x.shape[0]
         if self.x.dtype != np.uint8 or self.x.ndim != 3 or self.x.shape[2] != EMBEDDING_DIM:
             raise ValueError(f"EmbeddingSet {self.name}: x must be uint8 [N, frames, {EMBEDDING_DIM}], "
@@ -635,6 +689,30 @@ class EmbeddingSet(Dataset):
                    folds, name, description)
 
 
+def binary_labels(y, *, where: str, soft_threshold: float | None = None) -> np.ndarray:
+    """``y`` as a bool array, accepting only ``False``/``True`` or the numbers 0 and 1.
+
+    Soft labels (values between 0 and 1, e.g. annotator agreement) are read only when declared:
+    ``soft_threshold=t`` makes ``y >= t`` positive. Anything else (0.5 undeclared, -7, "no",
+    NaN) raises :class:`AudioSetFormatError` naming ``where``, the value and its position.
+    """
+    y = np.asarray(y)
+    if y.dtype == bool:
+        return y
+    if y.dtype.kind not in "iuf":
+        raise AudioSetFormatError(f"{where}: labels must be 0/1 numbers or booleans, got {y.dtype} values "
+                                  f"such as {y.flat[0]!r:.40}" if y.size else f"{where}: labels of type {y.dtype}")
+    low, high = (0, 1)
+    outside = ~((y >= low) & (y <= high)) if soft_threshold is not None else ~((y == 0) | (y == 1))
+    if outside.any():
+        pos = tuple(int(i) for i in np.argwhere(outside)[0])
+        allowed = "in 0..1 (soft labels)" if soft_threshold is not None else "0 or 1"
+        hint = "" if soft_threshold is not None else (
+            "; if they are soft labels (e.g. annotator agreement), pass soft_threshold=T to read y >= T as positive")
+        raise AudioSetFormatError(f"{where}: labels must be {allowed}, found {y[pos].item()!r} at {pos}{hint}")
+    return y >= soft_threshold if soft_threshold is not None else y == 1
+
+
 # --- HDF5 (packed) ----------------------------------------------------------------------------
 def write_hdf5_embeddings(path: str | Path, data: EmbeddingSet) -> Path:
     """Write ``data`` as a packed HDF5 file: ``x`` uint8 [N, frames, 128], ``y`` bool [N, C],
@@ -680,12 +758,21 @@ class _NamedHDF5Errors:
         return False
 
 
+#: A dataset may store its bytes compressed; a declared size beyond this ratio to what the file
+#: holds for it is a damaged or hostile header (packed AudioSet files are stored uncompressed).
+_MAX_COMPRESSION = 64
+
+
 def read_hdf5_embeddings(path: str | Path, *, class_labels: str | Path | None = None,
-                         name: str | None = None) -> EmbeddingSet:
+                         name: str | None = None, soft_threshold: float | None = None) -> EmbeddingSet:
     """Read a packed HDF5 file (the published ``bal_train.h5`` layout or one written here).
 
     Class names come from the file's attributes when present, else from ``class_labels``
     (default: AudioSet's ``class_labels_indices.csv``), whose length must match ``y``.
+    Every dataset's dtype and shape is checked from the file's header before anything is read
+    (and ``x`` must not declare more bytes than the file can hold); labels must be 0/1 unless
+    ``soft_threshold`` declares them soft (see :func:`binary_labels`). Errors name the file and
+    the dataset or attribute.
     """
     import h5py
 
@@ -700,26 +787,87 @@ def read_hdf5_embeddings(path: str | Path, *, class_labels: str | Path | None = 
         missing = [k for k in ("x", "y", "video_id_list") if k not in hf]
         if missing:
             raise AudioSetFormatError(f"{path}: missing dataset(s) {missing}; expected x, y, video_id_list")
-        x, y = hf["x"][()], hf["y"][()]
-        ids = [v.decode() if isinstance(v, bytes) else str(v) for v in hf["video_id_list"][()]]
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != EMBEDDING_DIM:
-            raise AudioSetFormatError(f"{path}: x must be uint8 [N, frames, {EMBEDDING_DIM}], got {x.dtype} {x.shape}")
-        if y.ndim != 2 or y.shape[0] != x.shape[0] or len(ids) != x.shape[0]:
-            raise AudioSetFormatError(f"{path}: x has {x.shape[0]} clips but y {y.shape} and video_id_list {len(ids)}")
-        extra = {k: hf[k][()] for k in ("n_frames", "start_time", "end_time") if k in hf}
-        folds = np.array([f.decode() for f in hf["folds"][()]]) if "folds" in hf else None
-        if "class_names" in hf.attrs:
-            classes = json.loads(hf.attrs["class_names"])
-            class_ids = json.loads(hf.attrs.get("class_ids", json.dumps(classes)))
-        else:
-            labels = load_class_labels(class_labels)
-            classes, class_ids = labels["display_name"].tolist(), labels["mid"].tolist()
-        if len(classes) != y.shape[1]:
-            raise AudioSetFormatError(f"{path}: y has {y.shape[1]} columns but the class list has {len(classes)}")
+        n = _check_x_header(hf, path)
+        y_set = _dataset(hf, path, "y", ndim=2, kinds="biuf", n=n)
+        classes, class_ids = _hdf5_classes(hf, path, class_labels)
+        if len(classes) != y_set.shape[1]:
+            raise AudioSetFormatError(f"{path}: y has {y_set.shape[1]} columns but the class list has {len(classes)}")
+        ids = _strings(_dataset(hf, path, "video_id_list", ndim=1, kinds="SOU", n=n)[()], path, "video_id_list")
+        extra = {k: _dataset(hf, path, k, ndim=1, kinds="iuf" if k != "n_frames" else "iu", n=n)[()]
+                 for k in ("n_frames", "start_time", "end_time") if k in hf}
+        if "n_frames" in extra and (extra["n_frames"] < 0).any():
+            raise AudioSetFormatError(f"{path}: dataset 'n_frames' holds negative counts")
+        for k in ("start_time", "end_time"):
+            if k in extra and not np.isfinite(extra[k]).all():
+                raise AudioSetFormatError(f"{path}: dataset {k!r} holds non-finite times")
+        folds = (np.array(_strings(_dataset(hf, path, "folds", ndim=1, kinds="SOU", n=n)[()], path, "folds"))
+                 if "folds" in hf else None)
+        y = binary_labels(y_set[()], where=f"{path}: dataset 'y'", soft_threshold=soft_threshold)
+        x = hf["x"][()]
         file_name = str(hf.attrs.get("name", path.stem))
         description = str(hf.attrs.get("description", f"AudioSet-format embeddings from {path.name}"))
-    return EmbeddingSet(x, y.astype(bool), ids, classes, class_ids, extra.get("n_frames"), extra.get("start_time"),
+    return EmbeddingSet(x, y, ids, classes, class_ids, extra.get("n_frames"), extra.get("start_time"),
                         extra.get("end_time"), folds, name or file_name, description)
+
+
+def _dataset(hf, path: Path, key: str, *, ndim: int, kinds: str, n: int | None = None):
+    """``hf[key]`` checked from its header: a dataset of ``ndim`` dimensions, dtype kind in ``kinds``."""
+    import h5py
+
+    ds = hf[key]
+    if not isinstance(ds, h5py.Dataset):
+        raise AudioSetFormatError(f"{path}: {key!r} must be a dataset, found a {type(ds).__name__}")
+    if ds.ndim != ndim or ds.dtype.kind not in kinds or (n is not None and ds.shape[0] != n):
+        need = f"[{n if n is not None else 'N'}{', ...' if ndim > 1 else ''}]"
+        raise AudioSetFormatError(f"{path}: dataset {key!r} must be {ndim}-d {need} of kind {kinds!r}, "
+                                  f"found {ds.dtype} {ds.shape}")
+    return ds
+
+
+def _check_x_header(hf, path: Path) -> int:
+    """The clip count of ``x`` after checking its dtype, shape and declared size from the header."""
+    ds = _dataset(hf, path, "x", ndim=3, kinds="biufcmMOSUV")
+    if ds.dtype != np.uint8 or ds.shape[2] != EMBEDDING_DIM:
+        raise AudioSetFormatError(f"{path}: x must be uint8 [N, frames, {EMBEDDING_DIM}], got {ds.dtype} {ds.shape}")
+    declared, stored = int(np.prod(ds.shape, dtype=np.int64)), ds.id.get_storage_size()
+    if declared > _MAX_COMPRESSION * stored + (1 << 20):
+        raise AudioSetFormatError(f"{path}: x declares {ds.shape} ({declared} bytes) but the file stores only "
+                                  f"{stored} bytes of it: the header is damaged or the data was never written")
+    return ds.shape[0]
+
+
+def _strings(values, path: Path, key: str) -> list[str]:
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bytes):
+            out.append(v.decode("utf-8", errors="replace"))
+        elif isinstance(v, str):
+            out.append(v)
+        else:
+            raise AudioSetFormatError(f"{path}: dataset {key!r} item {i} is {type(v).__name__} {v!r:.40}, not a string")
+    return out
+
+
+def _hdf5_classes(hf, path: Path, class_labels) -> tuple[list[str], list[str]]:
+    """Class names and ids from the ``class_names``/``class_ids`` attributes, else from ``class_labels``."""
+    if "class_names" not in hf.attrs:
+        labels = load_class_labels(class_labels)
+        return labels["display_name"].tolist(), labels["mid"].tolist()
+    names = _json_strings(hf.attrs["class_names"], path, "class_names")
+    ids = _json_strings(hf.attrs["class_ids"], path, "class_ids") if "class_ids" in hf.attrs else list(names)
+    if len(ids) != len(names):
+        raise AudioSetFormatError(f"{path}: attribute 'class_ids' has {len(ids)} entries, 'class_names' {len(names)}")
+    return names, ids
+
+
+def _json_strings(raw, path: Path, key: str) -> list[str]:
+    try:
+        values = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise AudioSetFormatError(f"{path}: attribute {key!r} is not a JSON list of strings ({exc})") from None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise AudioSetFormatError(f"{path}: attribute {key!r} must be a JSON list of strings, got {values!r:.60}")
+    return values
 
 
 # --- directories of files -------------------------------------------------------------------
