@@ -225,7 +225,7 @@ def test_registry_names_and_dispatch():
     assert set(list_datasets()) >= {"synthetic", "esc50", "esc10", "urbansound8k", "sonyc_ust"}
     clips = load_dataset("synthetic", n_clips=4, seed=1)
     assert clips.name == "synthetic" and len(clips) == 4
-    with pytest.raises(ValueError, match="unknown dataset 'nope'.*synthetic.*esc10"):
+    with pytest.raises(ValueError, match="unknown dataset 'nope'.*esc10.*synthetic"):
         load_dataset("nope")
     with pytest.raises(ValueError, match="fixes"):
         load_dataset("esc10", esc10=False)
