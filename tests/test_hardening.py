@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from audiolib import cache, params, results, run
-from audiolib.data import audioset, sonyc_ust
+from audiolib.data import audioset, download, sonyc_ust
 from audiolib.data.patches import build_patchset
 
 from test_cache import tone_clips
@@ -412,3 +412,58 @@ def test_taxonomy_wrong_types_name_file_and_field(tmp_path, text, field):
     path.write_text(text)
     with pytest.raises(ValueError, match=rf"{path}: .*field {re.escape(field)}"):
         sonyc_ust.load_taxonomy(path)
+
+
+# --- archives ------------------------------------------------------------------------------------
+def _tar(path, members, data=None):
+    data = data or {}
+    with tarfile.open(path, "w") as tf:
+        for name, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tf.addfile(info)
+            else:
+                payload = data.get(name, b"x")
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+    return path
+
+
+@pytest.mark.parametrize("members", [
+    [("d", "."), ("d2", "d/.."), ("d2/escaped.txt", None)],
+    [("d", "."), ("d2", "d/..")],
+    [("a", "b"), ("b", "c/../.."), ("c", None)],
+    [("loop", "loop2"), ("loop2", "loop")],
+    [("sub/d", ".."), ("sub/d/e", "..")],
+], ids=["chain-and-write", "chain", "chain-via-other", "loop", "nested-chain"])
+@pytest.mark.parametrize("data_filter", [True, False], ids=["with-data-filter", "python-without-it"])
+def test_chained_symlinks_are_refused_before_anything_is_extracted(tmp_path, monkeypatch, members, data_filter):
+    if not data_filter:  # as on Python 3.10.0 to 3.10.11, which the project declares it supports
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = _tar(tmp_path / "evil.tar", members)
+    dest = tmp_path / "box" / "dest"
+    with pytest.raises(download.UnsafeArchiveError, match=rf"{archive}: member .*(outside|loops)"):
+        download.extract_archive(archive, dest)
+    assert list(dest.iterdir()) == [], "something was extracted before the refusal"
+    assert list((tmp_path / "box").iterdir()) == [dest]
+
+
+def test_safe_links_still_extract_without_the_data_filter(tmp_path, monkeypatch):
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    archive = _tar(tmp_path / "ok.tar", [("top/a.txt", None), ("top/b", "a.txt"), ("top/sub/c", "../a.txt")],
+                   {"top/a.txt": b"hi"})
+    out = download.extract_archive(archive, tmp_path / "out")
+    assert (out / "top" / "sub" / "c").read_bytes() == b"hi"
+
+
+def test_unpack_into_does_not_move_a_link_out_of_its_tree(tmp_path):
+    archive = _tar(tmp_path / "a.tar", [("top/meta.csv", None), ("top/up", "..")])
+    dest = tmp_path / "dest"
+    # inside the staging folder top/up -> .. is harmless; moved to dest/up it would point at dest's parent
+    with pytest.raises(download.UnsafeArchiveError, match=r"up links to '\.\.', outside"):
+        download.unpack_into(archive, dest)
+    assert not (dest / "up").is_symlink() and not (dest / ".extracting").exists()
+    ok = _tar(tmp_path / "b.tar", [("top/meta.csv", None), ("top/alias.csv", "meta.csv")])
+    download.unpack_into(ok, tmp_path / "dest2")
+    assert (tmp_path / "dest2" / "alias.csv").read_bytes() == b"x"

@@ -36,6 +36,7 @@ __all__ = [
     "UnsafeArchiveError",
     "download_file",
     "extract_archive",
+    "check_links_inside",
     "file_digest",
     "mark_complete",
     "is_complete",
@@ -235,8 +236,11 @@ def extract_archive(archive, dest_root) -> Path:
     """Extract a zip or tar (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``) safely.
 
     Every member is checked before anything is written: absolute paths, ``..`` components,
-    symbolic or hard links whose target leaves ``dest_root``, and device or FIFO members are
-    refused with :class:`UnsafeArchiveError` naming the member, and then nothing is extracted.
+    symbolic or hard links whose target leaves ``dest_root`` (each path resolved through the
+    archive's own links, so a chain such as ``d -> .``, ``d2 -> d/..`` is caught), and device or
+    FIFO members are refused with :class:`UnsafeArchiveError` naming the member, and then nothing
+    is extracted. The checks are the project's own, so they hold on every Python it supports;
+    tarfile's ``data`` filter is added where this Python has it.
 
     Args:
         archive: the archive file.
@@ -277,10 +281,102 @@ def extract_archive(archive, dest_root) -> Path:
                     raise UnsafeArchiveError(
                         f"{archive}: member {member.name!r} is a device or FIFO; refusing to extract"
                     )
-            # The "data" filter repeats these checks and drops permissions bits we do not want.
-            tf.extractall(root, members=members, filter="data")
+            _check_resolved(members, archive, root)
+            tf.extractall(root, members=members, **_tar_filter(members))
         return dest_root
     raise ValueError(f"{archive}: not a zip or tar archive")
+
+
+def _tar_filter(members) -> dict:
+    """tarfile's ``data`` filter where this Python has it (3.10.12, 3.11.4 and later), which
+    repeats the checks above; on older ones the same safety by hand: no set-uid, set-gid or
+    sticky bits and no write permission for others (the checks above already passed)."""
+    if hasattr(tarfile, "data_filter"):
+        return {"filter": "data"}
+    for member in members:  # pragma: no cover - Python 3.10.0 to 3.10.11
+        member.mode &= 0o755
+        member.uid = member.gid = 0
+        member.uname = member.gname = ""
+    return {}
+
+
+def _resolve(parts, readlink, limit: int = 40):
+    """Components (relative to the root) of the path ``parts`` after following every symbolic
+    link on the way, as the kernel would; ``None`` when it leaves the root or loops.
+
+    ``readlink(components)`` gives the target of the link at ``components`` or ``None``.
+    """
+    done: list[str] = []
+    todo = list(parts)
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                return None
+            done.pop()
+            continue
+        done.append(part)
+        target = readlink(tuple(done))
+        if target is not None:
+            hops += 1
+            target = target.replace("\\", "/")
+            if hops > limit or target.startswith("/"):
+                return None
+            done.pop()
+            todo = target.split("/") + todo
+    return tuple(done)
+
+
+def _check_resolved(members, archive: Path, root: Path) -> None:
+    """Resolve every member's path and every link's target through the archive's own links (and
+    links already in ``root``) before anything is extracted: chains such as ``d -> .`` then
+    ``d2 -> d/..`` must end inside ``root``."""
+    links = {_member_parts(m.name): m.linkname for m in members if m.issym()}
+
+    def readlink(parts):
+        if parts in links:
+            return links[parts]
+        on_disk = root.joinpath(*parts)
+        return os.readlink(on_disk) if on_disk.is_symlink() else None
+
+    for m in members:
+        parts = _member_parts(m.name)
+        where = _resolve(parts[:-1], readlink)
+        if where is None:
+            raise UnsafeArchiveError(f"{archive}: member {m.name!r} would be written through a link leading outside "
+                                     f"{root}; refusing to extract")
+        if m.issym():
+            target = _resolve(where + tuple(m.linkname.replace("\\", "/").split("/")), readlink)
+        elif m.islnk():
+            target = _resolve(_member_parts(m.linkname), readlink)
+        else:
+            continue
+        if target is None:
+            raise UnsafeArchiveError(f"{archive}: member {m.name!r} links to {m.linkname!r}, which (following the "
+                                     f"archive's links) leads outside {root} or loops; refusing to extract")
+
+
+def check_links_inside(folder) -> None:
+    """Refuse (:class:`UnsafeArchiveError`) if a symbolic link under ``folder`` leads outside it.
+
+    Every link is resolved through the links on the way, as the kernel would, with ``folder``
+    as the limit: a link that is safe in a bigger tree (``top/up -> ..``) is not inside ``top``.
+    """
+    folder = Path(folder)
+
+    def readlink(parts):
+        path = folder.joinpath(*parts)
+        return os.readlink(path) if path.is_symlink() else None
+
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            parts = path.relative_to(folder).parts
+            if _resolve(parts[:-1] + tuple(os.readlink(path).replace("\\", "/").split("/")), readlink) is None:
+                raise UnsafeArchiveError(f"{path} links to {os.readlink(path)!r}, outside {folder}; refusing to "
+                                         "move it there")
 
 
 def _is_tar(path: Path) -> bool:
@@ -399,6 +495,11 @@ def unpack_into(archive, dest, *, top: str | None = None, require: str | None = 
     if require is not None and not (source / require).exists():
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"{archive} does not hold {require}; delete it and download again")
+    try:
+        check_links_inside(source)  # links checked against the staging root may leave the part moved
+    except UnsafeArchiveError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UnsafeArchiveError(f"{archive}: {exc}") from None
     move_contents(source, dest)
     shutil.rmtree(staging, ignore_errors=True)
     return dest
