@@ -1,4 +1,4 @@
-"""X18 experiment helpers: splits, format round trip in the pipeline, architectures, sweeps, back ends."""
+"""X18 experiment helpers: splits, format round trip in the pipeline, architectures, sweeps, back ends, over seeds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from audiolib import x18
 from audiolib.data.audioset import EmbeddingSet
 from audiolib.metrics import balanced_metrics
 
-TRAIN_KW = dict(steps=12, batch_size=16, eval_every=4, seed=0, device="cpu")
+TRAIN_KW = dict(steps=12, batch_size=16, eval_every=4, device="cpu")
 
 
 def _embeddings(n=90, c=4, folds=None, seed=0):
@@ -83,13 +83,17 @@ def test_train_description_history_and_learning(splits):
 
 def test_compare_architectures_average_is_mean_of_probabilities(splits):
     descriptions = x18.families(0.0625, 0.1, 1e-3)
-    table, curves, trained = x18.compare_architectures(splits, descriptions, **TRAIN_KW)
+    table, curves, trained = x18.compare_architectures(splits, descriptions, seeds=[0, 1], **TRAIN_KW)
     assert list(dict.fromkeys(table["model"])) == ["fully_connected", "residual", "convolutional",
                                                    "average of the above"]
-    mean = np.mean([t.test_scores for t in trained.values()], axis=0)
-    avg = table[(table["model"] == "average of the above") & (table["metric"] == "AP")]["value"].item()
-    assert avg == pytest.approx(balanced_metrics(splits.test.y, mean)["mAP"])
+    assert sorted(set(table["seed"])) == [0, 1] and set(table["metric"]) == {"AUC", "AP"}
+    for seed in (0, 1):
+        mean = np.mean([trained[(name, seed)].test_scores for name in descriptions], axis=0)
+        avg = table[(table["model"] == "average of the above") & (table["metric"] == "AP")
+                    & (table["seed"] == seed)]["value"].item()
+        assert avg == pytest.approx(balanced_metrics(splits.test.y, mean)["mAP"])
     assert set(curves["setting"]) == set(descriptions) and set(curves["factor"]) == {"model"}
+    assert sorted(set(curves["seed"])) == [0, 1]
 
 
 def test_sweeps_vary_one_factor(splits):
@@ -100,9 +104,10 @@ def test_sweeps_vary_one_factor(splits):
     assert x18.sweep_descriptions(base, "init_scale", [0.1])[0.1].init_scale == 0.1
     with pytest.raises(ValueError, match="unknown sweep factor 'momentum'"):
         x18.sweep_descriptions(base, "momentum", [0.9])
-    table, curves = x18.sweep(splits, base, "data_fraction", [0.5, 1.0], **TRAIN_KW)
+    table, curves = x18.sweep(splits, base, "data_fraction", [0.5, 1.0], seeds=[0, 1], **TRAIN_KW)
     clips = table.groupby("setting")["train_clips"].first().to_dict()
     assert clips == {"0.5": 30, "1.0": 60}
+    assert sorted(set(table["seed"])) == [0, 1] and sorted(set(curves["seed"])) == [0, 1]
     assert set(table["metric"]) == {"test_AUC", "test_AP"}
     assert set(curves["metric"]) == {"val_AUC", "val_AP", "loss"}
 
@@ -110,7 +115,7 @@ def test_sweeps_vary_one_factor(splits):
 def test_run_sweeps_and_figures(splits):
     table, curves = x18.run_sweeps(splits, "fully_connected", {"width": [0.03125, 0.0625], "init_scale": [0.01],
                                                               "l2": []}, width=0.0625, dropout=0.0, lr=1e-3,
-                                   **TRAIN_KW)
+                                   seeds=[0], **TRAIN_KW)
     assert set(table["factor"]) == {"width", "init_scale"}
     for factor, (name, title) in x18.SWEEP_FIGURES.items():
         assert name.startswith("fig") and "X18" in title
@@ -118,18 +123,18 @@ def test_run_sweeps_and_figures(splits):
     assert len(fig.axes[0].lines) == 2
 
 
-def test_backends_table_and_reference(splits):
-    table = x18.compare_backends(splits, x18.families(0.0625, 0.0, 1e-3)["fully_connected"], ["eager"], **TRAIN_KW)
+def test_backends_table_beside_the_reports_table2(splits):
+    fc = x18.families(0.0625, 0.0, 1e-3)["fully_connected"]
+    table = x18.compare_backends(splits, fc, ["eager"], seeds=[0], **TRAIN_KW)
     assert set(table["metric"]) == {"AUC", "AP", "train_seconds", "wall_seconds", "examples_per_second"}
     assert (table[table["metric"] == "train_seconds"]["value"] > 0).all()
     with pytest.raises(ValueError, match="unknown back end 'jax'"):
-        x18.compare_backends(splits, x18.families(0.0625, 0.0, 1e-3)["fully_connected"], ["jax"], **TRAIN_KW)
-    ours = pd.DataFrame([{"dataset": "synthetic", "model": "m", "metric": "AP", "value": 0.5},
-                         {"dataset": "audioset", "model": "m", "metric": "AP", "value": 0.3},
-                         {"dataset": "audioset", "model": "m", "metric": "AUC", "value": 0.9}])
-    ref = x18.with_reference(ours)
-    assert np.isnan(ref.loc[0, "reference_value"]) and "not the AudioSet release" in ref.loc[0, "reference_source"]
-    assert ref.loc[1, "reference_value"] == 0.314 and ref.loc[2, "reference_value"] == 0.959
+        x18.compare_backends(splits, fc, ["jax"], seeds=[0], **TRAIN_KW)
+    both = x18.table2_beside(table)
+    paper = both[both["source"].str.startswith("the report")]
+    assert set(paper["backend"]) == {"Tensorflow", "Pytorch", "Mxnet"}
+    assert paper.set_index(["backend", "metric"]).loc[("Pytorch", "train_seconds"), "value"] == 133.0
+    assert (both[both["source"].str.startswith("ours")]["backend"] == "eager").all()
 
 
 def test_cpu_threads_restores():
