@@ -326,6 +326,7 @@ def save_embedding_model(path: str | Path, model: nn.Module, *, model_name: str,
 def load_embedding_model(path: str | Path, *, device: str | torch.device | None = "cpu"
                          ) -> tuple[nn.Module, PCAParams | None, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_embedding_model`: ``(model, pca or None, extra)``."""
+    from audiolib.checkpoints import check_rebuild_info
     from audiolib.models import create_model
     from audiolib.train import load_checkpoint, resolve_device
 
@@ -337,6 +338,7 @@ def load_embedding_model(path: str | Path, *, device: str | torch.device | None 
     if "model_name" not in extra:
         raise ValueError(f"checkpoint {path} does not say which model it holds (no extra.model_name); "
                          f"save it with audiolib.embeddings.save_embedding_model")
+    check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
     model = create_model(extra["model_name"], extra["num_classes"], **extra.get("model_kwargs", {}))
     load_checkpoint(path, model)
     pca = PCAParams.from_dict(extra["pca"]) if "pca" in extra else None

@@ -467,3 +467,32 @@ def test_unpack_into_does_not_move_a_link_out_of_its_tree(tmp_path):
     ok = _tar(tmp_path / "b.tar", [("top/meta.csv", None), ("top/alias.csv", "meta.csv")])
     download.unpack_into(ok, tmp_path / "dest2")
     assert (tmp_path / "dest2" / "alias.csv").read_bytes() == b"x"
+
+
+# --- checkpoints declaring absurd sizes ----------------------------------------------------------
+@pytest.mark.parametrize("change, field", [
+    ({"num_classes": 10**12}, "extra.num_classes=1000000000000"),
+    ({"num_classes": -1}, "extra.num_classes=-1"),
+    ({"model_kwargs": {"layers": 1, "units": 2**40}}, "extra.model_kwargs.units"),
+    ({"feature_config": {"n_fft": 2**28, "sample_rate": 16000}}, "extra.feature_config.n_fft=268435456"),
+    ({"feature_config": {"n_fft": float("inf")}}, "extra.feature_config.n_fft=inf"),
+    ({"model_name": "no_such_model"}, "extra.model_name='no_such_model' is not a registered model"),
+    ({"classes": ["a"]}, "extra.classes must be a list of 2 strings"),
+], ids=["classes-huge", "classes-negative", "units", "n_fft", "n_fft-inf", "name", "class-list"])
+def test_checkpoint_declaring_absurd_sizes_is_refused_before_allocation(tmp_path, monkeypatch, change, field):
+    from audiolib import embeddings, models
+    from audiolib.h17 import load_tagger
+    from audiolib.train import save_checkpoint
+
+    extra = {"model_name": "fc_audio", "model_kwargs": {"layers": 1, "units": 4}, "num_classes": 2,
+             "feature_config": "vggish", **change}
+    path = save_checkpoint(tmp_path / "best_model.pt", models.create_model("fc_audio", 2, layers=1, units=4),
+                           extra=extra)
+
+    def never(*a, **kw):
+        raise AssertionError("the model was built from absurd sizes")
+
+    monkeypatch.setattr(models, "create_model", never)
+    for load in (load_tagger, embeddings.load_embedding_model):
+        with pytest.raises(ValueError, match=rf"checkpoint {path}: {re.escape(field)}"):
+            load(path)

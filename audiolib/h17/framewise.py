@@ -133,6 +133,7 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
         FileNotFoundError / ValueError naming ``path`` when it is missing, unreadable, or does not
         say which model it holds.
     """
+    from ..checkpoints import check_rebuild_info
     from ..models import create_model
 
     path = Path(path)
@@ -141,6 +142,7 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
     if "model_name" not in extra or "num_classes" not in extra:
         raise ValueError(f"checkpoint {path} does not say which model it holds (extra.model_name and "
                          f"extra.num_classes); save it with audiolib.h17.save_tagger")
+    check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
     model = create_model(extra["model_name"], int(extra["num_classes"]), **dict(extra.get("model_kwargs") or {}))
     _train.load_checkpoint(path, model)
     extra.setdefault("classes", [str(k) for k in range(int(extra["num_classes"]))])
