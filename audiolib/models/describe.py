@@ -1,6 +1,7 @@
 """A declarative description of a classifier: structure, loss, optimizer, initialisation, L2.
 
-X18 describes every network it compares as data (a list of layer specs plus training choices)
+X18 describes every network it compares as data (a list of layer specs plus training choices:
+the report's "flexible API" of sec. 3.1, "structure, loss function and optimizer")
 rather than as code, so that one description can be stored, varied in a sweep, carried as a
 papermill parameter and built for different execution back ends. A
 :class:`ModelDescription` round-trips through a plain dict and YAML, builds into a PyTorch
@@ -426,18 +427,25 @@ class DescribedNet(nn.Module):
 
 
 # --- the report's three families, registered ---------------------------------------------------
+# Xu's report names the three layer types (its Figure 1) and that its fully-connected network has
+# two layers (sec. 3.5: "a two-layer vanilla fully-connected network"), but gives no widths, no
+# dropout rate, no kernel sizes and no depth for the residual and convolutional networks: every
+# number below (1024 units, 256 channels, kernel 3, two residual blocks, dropout 0.3) is the
+# workbook's own choice, scaled by ``width``.
 def _width(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
 def fc_description(width: float = 1.0, dropout: float = 0.3, **kw) -> ModelDescription:
-    """Fully connected: two 1024-unit ReLU layers on the flattened 10x128 embedding."""
+    """Fully connected: two 1024-unit ReLU layers on the flattened 10x128 embedding (two layers as
+    the report says; the width and dropout are our choices)."""
     return ModelDescription([{"type": "dense", "units": _width(1024, width), "dropout": dropout}] * 2,
                             name="fully_connected", **kw)
 
 
 def residual_description(width: float = 1.0, dropout: float = 0.3, blocks: int = 2, **kw) -> ModelDescription:
-    """Residual: a 1024-unit dense layer, then ``blocks`` two-layer residual blocks."""
+    """Residual: a 1024-unit dense layer, then ``blocks`` two-layer residual blocks (our choices:
+    the report gives no sizes)."""
     units = _width(1024, width)
     return ModelDescription([{"type": "dense", "units": units, "dropout": dropout}]
                             + [{"type": "residual", "units": units, "dropout": dropout}] * blocks,
@@ -447,8 +455,9 @@ def residual_description(width: float = 1.0, dropout: float = 0.3, blocks: int =
 def conv_description(width: float = 1.0, dropout: float = 0.3, **kw) -> ModelDescription:
     """Convolutional: two 1-D convolutions along the 10 seconds (256 channels, kernel 3, the 128
     embedding dimensions as input channels, max-pooling by 2 after each), then a 1024-unit dense
-    layer. (A ``conv2d`` stack over the 10x128 image is the alternative the API also builds; at
-    width 0.25 on a 2-core CPU it trained about four times slower.)"""
+    layer (our choices: the report gives no sizes). (A ``conv2d`` stack over the 10x128 image is
+    the alternative the API also builds; at width 0.25 on a 2-core CPU it trained about four
+    times slower.)"""
     channels = _width(256, width)
     return ModelDescription([{"type": "conv1d", "channels": channels, "pool": 2},
                              {"type": "conv1d", "channels": channels, "pool": 2, "dropout": dropout},

@@ -144,20 +144,79 @@ def load_embedder(embedder: str, device: str = "auto"):
     if reason:
         raise FileNotFoundError(f"{reason}; set EMBEDDER='trained'")
     from audiolib.features import get_config
-    from audiolib.models.yamnet import load_yamnet
+    from audiolib.models.yamnet import load_yamnet, yamnet_files
     from audiolib.train import resolve_device
 
     model = load_yamnet(device=resolve_device(device))
+    model.cache_key = f"yamnet-{_file_digest(yamnet_files()['tflite'])}"  # the weights' identity
     config = get_config("vggish").with_(log_offset=0.001)
     return model, config, "YAMNet (Google's release, MobileNet-v1 trained on AudioSet), 1024-d -> PCA 128"
 
 
-def _embed(model, clips, *, config, pca, fit_rows, device, out_dir, num_workers):
-    from audiolib.cache import cached_patchset
-    from audiolib.embeddings import embed_clipset
+def _file_digest(path) -> str:
+    """Size and modification time of a file: enough to notice a replaced weights file."""
+    stat = Path(path).stat()
+    return f"{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _raw_embeddings(model, patches, *, key: str | None, device) -> np.ndarray:
+    """``model.embedding`` of every patch; with ``key``, read from / written to
+    ``<data_root>/embeddings/<key>.npy`` (a fixed network's embeddings of fixed patches are
+    computed once: YAMNet on this CPU embeds about 30-60 patches a second)."""
+    from audiolib import paths
+    from audiolib.embeddings import embed_patches
+
+    path = None if key is None else paths.data_root() / "embeddings" / f"{key}.npy"
+    if path is not None and path.exists():
+        raw = np.load(path)
+        if raw.shape[0] == len(patches):
+            return raw
+    raw = embed_patches(model, patches, device=device)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, raw)
+        tmp.replace(path)
+    return raw
+
+
+def _embedding_set(raw: np.ndarray, patches, clips, *, pca, fit_rows, label: str) -> tuple[EmbeddingSet, Any]:
+    """The AudioSet release's post-processing of raw patch embeddings (PCA to 128 fitted on the
+    clips at ``fit_rows`` unless ``pca`` is given, clipped, 8-bit), ten per clip, with labels."""
+    from audiolib.embeddings import fit_pca, frames_per_clip, postprocess
+
+    clip_index = patches.clip_index.numpy()
+    if pca is None:
+        mask = np.zeros(patches.n_clips, bool)
+        mask[np.asarray(fit_rows if fit_rows is not None else np.arange(patches.n_clips))] = True
+        pca = fit_pca(raw[mask[clip_index]])
+    x, n_frames = frames_per_clip(postprocess(raw, pca), clip_index, patches.n_clips, 10)
+    manifest = clips.manifest
+    codes = [str(c) for c in clips.classes]
+    tax = clips.taxonomy
+    names = codes if tax is None else [tax.fine.get(c) or tax.coarse.get(c) or c for c in codes]
+    folds = manifest["fold"].to_numpy() if "fold" in manifest else (
+        manifest["split"].to_numpy() if "split" in manifest else None)
+    data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), names, codes, n_frames,
+                        np.zeros(len(manifest)), n_frames * 0.96, folds, name=clips.name,
+                        description=f"128-d embeddings ({label}, AudioSet-release post-processing) of "
+                                    f"{clips.description or clips.name}")
+    return data, pca
+
+
+def _embed(model, clips, *, config, pca, fit_rows, device, out_dir, num_workers, cache_key: str | None = None,
+           label: str = ""):
+    import hashlib
+
+    from audiolib.cache import cached_patchset, feature_key
 
     patches = cached_patchset(clips, config, num_workers=num_workers, progress=False)
-    data, pca = embed_clipset(model, clips, patches=patches, pca=pca, fit_rows=fit_rows, device=device)
+    key = None
+    if cache_key is not None:
+        digest = hashlib.sha256(f"{cache_key}|{feature_key(clips, config)}".encode()).hexdigest()[:20]
+        key = f"{clips.name}-{digest}"
+    raw = _raw_embeddings(model, patches, key=key, device=device)
+    data, pca = _embedding_set(raw, patches, clips, pca=pca, fit_rows=fit_rows, label=label or type(model).__name__)
     back, files = write_and_reload(data, out_dir) if out_dir is not None else ({"tfrecord": data}, pd.DataFrame())
     return back["tfrecord"], pca, files
 
@@ -206,7 +265,8 @@ def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, 
         model_name = "yamnet"
     t2 = time.perf_counter()
     data, pca, files = _embed(model, clips, config=config, pca=None, fit_rows=train_rows, device=device,
-                              out_dir=out_dir, num_workers=num_workers)
+                              out_dir=out_dir, num_workers=num_workers, label=label,
+                              cache_key=getattr(model, "cache_key", None) if embedder == "yamnet" else None)
     if out_dir is not None and embedder == "trained":  # for `python -m audiolib.embeddings --checkpoint ...`
         save_embedding_model(Path(out_dir) / "embedding_model.pt", model, model_name=model_name, model_kwargs=kwargs,
                              num_classes=len(clips.classes), pca=pca)
@@ -244,7 +304,7 @@ def embed_dataset(name: str, model: nn.Module, pca, *, max_clips: int, seed: int
     clips = limit_clips(load_dataset(name), max_clips, seed=seed)
     fit_rows = _training_rows(clips) if pca is None else None
     data, _, files = _embed(model, clips, config=config, pca=pca, fit_rows=fit_rows, device=device, out_dir=out_dir,
-                            num_workers=num_workers)
+                            num_workers=num_workers, label=embedder, cache_key=getattr(model, "cache_key", None))
     where = "the default corpus's PCA" if pca is not None else "PCA fitted on its training folds"
     description = f"{clips.description}; embedded by {embedder or type(model).__name__} ({where}), read back from TFRecords"
     splits = split_by_folds(data, description=description)

@@ -62,5 +62,6 @@ def table2_beside(backends: pd.DataFrame) -> pd.DataFrame:
     speed = pd.DataFrame([{"backend": k, "metric": "train_seconds", "paper": v, "where": "Table 2",
                            "value": paper.speed_seconds(v)} for k, v in paper.TABLE2_SPEED.items()])
     ref = pd.concat([ref, speed], ignore_index=True).rename(columns={"where": "paper_where"})
+    ref["dataset"], ref["embedder"] = "AudioSet (the report's small data)", f"the release's {paper.FEATURES}"
     ref["source"] = "the report's Table 2 (ResNet model; TensorFlow, PyTorch, MXNet; its 'Speed' row)"
     return pd.concat([ours, ref], ignore_index=True)
