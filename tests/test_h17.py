@@ -183,16 +183,17 @@ def test_table2_sets_the_paper_beside_ours_and_paper_numbers_are_self_consistent
     assert len(wide) == 2 + 6
     # Every quoted d' is the d' of its quoted AUC (rounding to 3 decimals: within 0.006).
     for t in (h17.paper.table2(), h17.paper.table3(), h17.paper.table4(), h17.paper.transfer()):
-        ids = [c for c in t.columns if c not in ("metric", "value")]
+        ids = [c for c in t.columns if c not in ("metric", "value", "quoted")]
         w = t.pivot_table(index=ids, columns="metric", values="value", aggfunc="first")
         np.testing.assert_allclose(w["dprime"], math.sqrt(2) * norm.ppf(w["AUC"]), atol=0.006)
 
 
-def test_complexity_table_marks_the_inception_exception():
-    table = h17.complexity_table()
-    ratios = table.set_index(["model", "metric"])["ratio"]
+def test_complexity_table_meets_sec33_and_shows_the_other_inception_reading():
+    table = h17.complexity_table(variants={"inception_v3_audio": {"stem": "3b"}})
+    ratios = table.set_index(["variant", "metric"])["ratio"]
     off = ratios[(ratios - 1).abs() > 0.05]
-    assert list(off.index) == [("inception_v3_audio", "multiplies")]
+    assert list(off.index) == [("inception_v3_audio (stem=3b)", "multiplies")]
+    assert (table["paper"] > 0).all()
 
 
 def test_per_class_table_uses_the_training_prior():
@@ -227,6 +228,50 @@ def test_label_set_experiment_evaluates_every_run_on_the_smallest_set(tiny_corpu
     assert (table["source"] != "this run").any()
 
 
+def test_label_set_experiment_pairs_seeds_on_a_set_balanced_for_the_evaluated_labels(tiny_corpus):
+    table, runs = h17.label_set_experiment(tiny_corpus, [1.0, 0.25], model="fc_audio", steps=1, batch_size=8,
+                                           lr=1e-3, width=0.05, device="cpu", seeds=[0, 1], bottlenecks=(True,),
+                                           eval_per_class=3)
+    ours = table[table["source"] == "this run"]
+    assert sorted(set(ours["seed"])) == [0, 1] and len(runs) == 4
+    evaluated = runs[0].eval_classes
+    ev = h17.label_eval_set(tiny_corpus, evaluated, 3)
+    cols = [ev.classes.index(c) for c in evaluated]
+    y = ev.clip_targets.numpy()[:, cols]
+    assert (y.sum(axis=1) > 0).all()                    # every chosen clip carries an evaluated label
+    assert set(ev.clip_ids).isdisjoint(tiny_corpus.train.clip_ids)
+    assert set(ours["eval_clips"]) == {ev.n_clips}
+
+
+def test_also_at_evaluates_the_same_run_earlier_and_table2_labels_it():
+    train = _separable_patches(20, 3, seed=0)
+    run = h17.train_and_evaluate("fc_audio", train, train, steps=4, batch_size=8, device="cpu", also_at=(2,),
+                                 lr_drop_at=0.75, seed=3, model_kwargs={"layers": 1, "units": 8})
+    assert set(run.extra["at"]) == {2} and run.extra["seed"] == 3
+    ours = h17.table2([run], dataset="toy", width=1.0)
+    ours = ours[ours["source"] == "this run"]
+    assert set(ours["variant"]) == {"", "longer"} and set(ours["seed"]) == {3}
+    steps = ours[ours["metric"] == "steps"].set_index("variant")["value"]
+    assert steps[""] == 2 and steps["longer"] == 4
+
+
+def test_cpu_speed_switches_and_wrapper():
+    from audiolib.h17.speed import CpuSpeed
+    from audiolib.models import create_model
+    from audiolib.train import speed_switches
+
+    assert speed_switches("quick", "cpu", width=0.0625) == {"amp": False, "channels_last": False, "compile": False}
+    assert speed_switches("quick", "cpu", width=0.25)["compile"] is False
+    torch.manual_seed(0)
+    model = create_model("alexnet_audio", 3, width=0.05).eval()
+    x = torch.randn(2, 1, 96, 64)
+    ref = model(x)
+    fast = CpuSpeed(model, amp=True, channels_last=True)
+    out = fast(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    torch.testing.assert_close(out, ref, atol=0.1, rtol=0.1)
+
+
 def test_training_size_experiment_uses_nested_sizes(tiny_corpus):
     table, runs = h17.training_size_experiment(tiny_corpus, n_sizes=2, ratio=3.0, model="fc_audio", steps=2,
                                                batch_size=8, lr=1e-3, width=0.05, device="cpu")
@@ -242,7 +287,8 @@ def test_embedding_transfer_trains_both_classifiers(tiny_corpus):
                                    bottleneck=128, device="cpu")
     table, runs = h17.embedding_transfer(embed.model, small, steps=3, batch_size=8, units=16, device="cpu")
     assert set(table["features"]) == {"embedding", "log-mel 64x20"}
-    assert [r.model_kwargs["input_shape"] for r in runs] == [(1, 1, 128), (1, 20, 64)]
+    assert sorted(r.model_kwargs["input_shape"] for r in runs) == [(1, 1, 128), (1, 20, 64)]
+    assert set(table["seed"]) == {0} and set(table["fold"]) == {0}
     assert table["small_set"].unique().tolist() == ["synthetic-small"]
 
 
@@ -254,6 +300,9 @@ def test_real_small_set_esc10_splits_by_fold():
     folds = small.clips.manifest["fold"].to_numpy()
     assert set(folds[small.test_rows]) == {1} and 1 not in set(folds[small.train_rows])
     assert len(small.test_rows) == 80 and small.patches.n_clips == 400
+    splits = small.splits()
+    assert [f for f, _, _ in splits] == [1, 2, 3, 4, 5]
+    assert all(len(te) == 80 and len(tr) == 320 for _, tr, te in splits)
 
 
 # --- frame-wise scores and tagger checkpoints ------------------------------------------------------

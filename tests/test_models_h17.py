@@ -123,7 +123,7 @@ def test_resnet50_audio_structure():
 # --- the five H17 architectures -------------------------------------------------------------------
 H17_MODELS = ("fc_audio", "alexnet_audio", "vgg_audio", "inception_v3_audio", "resnet50_audio")
 
-# H17 Table 1 (3087 outputs, 96x64 input): weights and multiplies.
+# H17 sec. 3.3 (3087 outputs, 96x64 input): weights and multiplies (the paper's Table 1 lists example labels).
 PAPER_COUNTS = {
     "fc_audio": (11.2e6, 11.2e6),
     "alexnet_audio": (37.3e6, 767e6),
@@ -140,15 +140,23 @@ def test_complexity_agrees_with_the_paper(name):
     weights, mults = complexity(model, (1, 96, 64))
     paper_weights, paper_mults = PAPER_COUNTS[name]
     assert abs(weights / paper_weights - 1) < 0.05, f"{name}: {weights / 1e6:.2f}M weights"
-    if name == "inception_v3_audio":
-        # The architecture as the paper describes it (stem up to the first max pool removed, no
-        # aux head) reproduces the 10x6 final map and the weight count, but 5.43B multiplies,
-        # 16% above the paper's 4.7B; Conv2d_4a_3x3 alone accounts for 0.81B of them. Pinned here
-        # so that any change to the network shows up; see the module docstring and notebook 01.
-        assert abs(mults / 5.438e9 - 1) < 0.001
-        assert 1.10 < mults / paper_mults < 1.20
-    else:
-        assert abs(mults / paper_mults - 1) < 0.05, f"{name}: {mults / 1e9:.3f}B multiplies"
+    assert abs(mults / paper_mults - 1) < 0.05, f"{name}: {mults / 1e9:.3f}B multiplies"
+
+
+def test_inception_stem_readings_and_the_papers_counts():
+    # sec. 3.3.4: "28M weights and 4.7B multiplies". The default reading (the patch enters at
+    # Conv2d_4a_3x3) is within 2 % of both; the patch entering at Conv2d_3b_1x1 gives 16 % more multiplies.
+    with torch.device("meta"):
+        default = create_model("inception_v3_audio", 3087)
+        other = create_model("inception_v3_audio", 3087, stem="3b")
+    w, x = complexity(default, (1, 96, 64))
+    assert abs(w / 28e6 - 1) < 0.02 and abs(x / 4.7e9 - 1) < 0.02
+    assert abs(w / 27.94e6 - 1) < 0.001 and abs(x / 4.642e9 - 1) < 0.001
+    w3, x3 = complexity(other, (1, 96, 64))
+    assert abs(x3 / 5.438e9 - 1) < 0.001 and 1.10 < x3 / 4.7e9 < 1.20
+    assert not hasattr(default.trunk, "Conv2d_3b_1x1") and hasattr(other.trunk, "Conv2d_3b_1x1")
+    with pytest.raises(ValueError, match="stem"):
+        create_model("inception_v3_audio", 3, stem="1a")
 
 
 @pytest.mark.parametrize("name", H17_MODELS)
@@ -190,8 +198,9 @@ def test_vgg_audio_is_configuration_e_with_batch_norm():
         create_model("vgg_audio", 10, config="Z")
 
 
-def test_inception_final_map_is_10x6():
-    model = create_model("inception_v3_audio", 4, width=0.0625).eval()
+@pytest.mark.parametrize("stem", ["4a", "3b"])
+def test_inception_final_map_is_10x6(stem):
+    model = create_model("inception_v3_audio", 4, width=0.0625, stem=stem).eval()
     seen = {}
 
     def remember(module, inputs, output):

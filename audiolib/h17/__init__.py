@@ -5,14 +5,17 @@
 - :mod:`.scaling`: label-set size (Table 3) and training-set size (Table 4).
 - :mod:`.transfer`: embeddings vs log-mel patches on a small labelled set (sec. 4.4).
 - :mod:`.framewise`: frame-wise outputs over a recording (Fig. 2) and tagger checkpoints.
-- :mod:`.paper`: the paper's own numbers, to set beside ours.
+- :mod:`.paper`: the paper's own numbers, quoted exactly, to set beside ours.
+- :mod:`.claims`: the paper's claims and the per-replicate effects that judge them.
+- :mod:`.speed`: training throughput with and without bf16 autocast + channels_last on the CPU.
 
 >>> from audiolib import h17
 >>> h17.label_subset_sizes(128, [1.0, 0.1, 0.013])
 [128, 13, 2]
 """
 
-from . import paper
+from . import claims, paper
+from .claims import CLAIMS, findings
 from .data import (
     H17Data,
     balanced_eval_rows,
@@ -29,33 +32,45 @@ from .data import (
     with_targets,
 )
 from .framewise import Framewise, framewise_scores, load_tagger, recording, recording_patches, save_tagger
-from .scaling import label_set_experiment, label_subsets, training_size_experiment
+from .scaling import label_eval_set, label_set_experiment, label_subsets, training_size_experiment
 from .training import (
     ARCHITECTURES,
     METRICS,
     Trained,
+    beside,
     best_of,
     build_model,
     complexity_table,
     evaluate_clips,
+    per_class_runs,
     per_class_table,
     table2,
+    train_architectures,
     tidy_per_class,
     train_and_evaluate,
     wide,
 )
 from .transfer import (
+    Features,
     SmallSet,
     embedding_patchset,
+    Embedders,
     embedding_transfer,
     real_small_set,
+    train_embedders,
+    transfer_experiment,
+    transfer_notes,
     synthetic_small_set,
     transfer_corpus,
+    transfer_features,
     transfer_table,
+    yamnet_patchset,
 )
 
 __all__ = [
-    "ARCHITECTURES", "METRICS", "Framewise", "H17Data", "SmallSet", "Trained", "balanced_eval_rows", "best_of",
+    "ARCHITECTURES", "CLAIMS", "beside", "Features", "METRICS", "claims", "findings", "label_eval_set", "per_class_runs", "train_architectures",
+    "Embedders", "train_embedders", "transfer_experiment", "transfer_notes", "transfer_features",
+    "yamnet_patchset", "Framewise", "H17Data", "SmallSet", "Trained", "balanced_eval_rows", "best_of",
     "build_model", "class_names", "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer",
     "evaluate_clips", "framewise_scores", "label_set_experiment", "label_subset_sizes", "label_subsets",
     "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper", "per_class_table",

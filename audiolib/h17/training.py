@@ -11,6 +11,7 @@ balanced evaluation set, with macro AUC, d' (from the mean AUC, as the paper's) 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -123,7 +124,8 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
                        lr: float = 1e-3, width: float = 1.0, bottleneck: int | None = None,
                        eval_classes: Sequence[str] | None = None, device="auto", seed: int = 0,
                        progress: bool = False, model_kwargs: dict[str, Any] | None = None,
-                       config_kwargs: dict[str, Any] | None = None) -> Trained:
+                       config_kwargs: dict[str, Any] | None = None, profile: str = "quick",
+                       also_at: Sequence[int] = (), lr_drop_at: float | None = None) -> Trained:
     """Build ``name`` for ``train_set.classes``, train ``steps`` mini-batches, evaluate on ``eval_set``.
 
     Args:
@@ -136,56 +138,138 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         model_kwargs: other entry-point arguments (e.g. ``input_shape`` for ``fc_audio``).
         config_kwargs: other :class:`audiolib.train.TrainConfig` fields (e.g. ``amp=True``).
+        profile: the workbook profile; with ``device`` and ``width`` it picks the speed switches
+            (:func:`audiolib.train.speed_switches`: bf16 autocast + channels_last on a bf16 CPU
+            from width 0.25, all three on CUDA in ``full``).
+        also_at: earlier steps at which the same run is also evaluated (H17 Table 2's ResNet-50 at
+            5M and at 17M steps); their metrics go to ``extra["at"][step]``.
+        lr_drop_at: fraction of ``steps`` after which the learning rate drops tenfold (H17's
+            17M-step ResNet-50: after 13M, ``13 / 17``); ``None``: constant.
     """
     classes = list(train_set.classes)
     model, kw = build_model(name, len(classes), width=width, bottleneck=bottleneck, seed=seed,
                             **(model_kwargs or {}))
-    config = _train.TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                                progress=progress, **(config_kwargs or {}))
-    result = _train.fit(model, train_set, config)
+    switches = _train.speed_switches(profile, device, width=width)
+    config = dict(switches, **(config_kwargs or {}))
+    run_model: nn.Module = model
+    if _train.resolve_device(device).type == "cpu" and (config.get("amp") or config.get("channels_last")):
+        from .speed import CpuSpeed
+
+        run_model = CpuSpeed(model, amp=bool(config.get("amp")), channels_last=bool(config.get("channels_last")))
+    at = sorted({int(s) for s in also_at if 0 < int(s) < steps})
+    seen: dict[int, dict[str, float]] = {}
+    fit_kw: dict[str, Any] = {}
+    if at:
+        every = math.gcd(*at, steps)
+        config.update(eval_every=every, restore_best=False)
+        fit_kw = dict(val_set=eval_set,
+                      evaluate_fn=lambda m, data: evaluate_clips(m, classes, data, eval_classes, device=device)[0],
+                      on_evaluate=lambda step, metrics, opt: seen.__setitem__(step, dict(metrics)))
+    if lr_drop_at is not None:
+        drop = int(round(lr_drop_at * steps))
+        config["scheduler"] = lambda opt, total: torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 1.0 if step < drop else 0.1)
+    result = _train.fit(run_model, train_set, _train.TrainConfig(steps=steps, batch_size=batch_size, lr=lr,
+                                                                  seed=seed, device=device, progress=progress,
+                                                                  **config), **fit_kw)
     t0 = time.perf_counter()
-    metrics, scores = evaluate_clips(model, classes, eval_set, eval_classes, device=device)
+    metrics, scores = evaluate_clips(run_model, classes, eval_set, eval_classes, device=device)
     seconds = time.perf_counter() - t0
+    if isinstance(run_model, nn.Module) and run_model is not model:
+        model.to(memory_format=torch.contiguous_format)
+    extra: dict[str, Any] = {"seed": seed,
+                             "speed": {k: bool(config.get(k, False)) for k in ("amp", "channels_last", "compile")}}
+    if at:
+        hist = result.history.set_index("step")["seconds"] if "seconds" in result.history else None
+        extra["at"] = {s: {**seen[s], "train_seconds": float(hist.loc[:s].max()) if hist is not None else math.nan}
+                       for s in at if s in seen}
     return Trained(name, kw, model.eval(), classes, result, metrics, scores,
-                   list(classes if eval_classes is None else eval_classes), seconds)
+                   list(classes if eval_classes is None else eval_classes), seconds, extra)
 
 
 # --- tables ---------------------------------------------------------------------------------------
 def complexity_table(models: Sequence[str] = ARCHITECTURES, num_classes: int = 3087,
-                     input_shape: tuple[int, int, int] = (1, 96, 64), **kwargs) -> pd.DataFrame:
-    """Weights and multiplies of each model at width 1.0 beside the paper's Table 1 (tidy).
+                     input_shape: tuple[int, int, int] = (1, 96, 64), *,
+                     variants: dict[str, dict[str, Any]] | None = None, **kwargs) -> pd.DataFrame:
+    """Weights and multiplies of each model at width 1.0 beside the paper's sec. 3.3 counts (tidy).
 
+    (The paper's counts are in the text of sec. 3.3; its Table 1 lists example labels.)
     Models are built on the ``meta`` device (shapes only), so this is fast and needs no memory.
-    Rows: ``model, metric (weights | multiplies), value, source``; for the paper's five models
-    also ``paper`` and ``ratio`` (ours / paper) columns.
+    ``variants`` adds rows for other arguments of a model, e.g. ``{"inception_v3_audio":
+    {"stem": "3b"}}`` (the other reading of its stem). Rows: ``model, variant, metric (weights |
+    multiplies), value, paper, ratio (ours / paper), source``.
     """
     rows = []
-    for name in models:
+    runs = [(name, dict(kwargs)) for name in models] + [(n, {**kwargs, **kw}) for n, kw in (variants or {}).items()]
+    for name, kw in runs:
         with torch.device("meta"):
-            model = create_model(name, num_classes, **kwargs)
+            model = create_model(name, num_classes, **kw)
         weights, mults = complexity(model, input_shape)
-        ref = paper.TABLE1.get(name, (np.nan, np.nan))
+        ref = paper.counts(name)
+        label = name + "".join(f" ({k}={v})" for k, v in kw.items())
         for metric, value, theirs in (("weights", weights, ref[0]), ("multiplies", mults, ref[1])):
-            rows.append({"model": name, "metric": metric, "value": float(value), "paper": theirs,
+            rows.append({"model": name, "variant": label, "metric": metric, "value": float(value), "paper": theirs,
                          "ratio": value / theirs if theirs == theirs else np.nan,
                          "num_classes": num_classes, "input": "x".join(map(str, input_shape)),
                          "source": "this implementation (width 1.0)"})
     return pd.DataFrame(rows)
 
 
-def table2(trained: Sequence[Trained], *, dataset: str, width: float, seed: int = 0) -> pd.DataFrame:
+def train_architectures(models: Sequence[str], data, *, steps: int, batch_size: int, lr: float, width: float,
+                        seeds: Sequence[int], bottleneck: int = 0, longer_factor: int = 1,
+                        lr_drop_at: float | None = None, longer_model: str = "resnet50_audio", device="auto",
+                        profile: str = "quick", progress: bool = False) -> list[Trained]:
+    """H17 Table 2: every model with every seed for ``steps``; ``longer_model`` for ``longer_factor``
+    times as long (evaluated at ``steps`` too, the learning rate dropping tenfold after
+    ``lr_drop_at`` of its steps), as the paper's 5M- and 17M-step ResNet-50."""
+    trained = []
+    for seed in seeds:
+        for name in models:
+            longer = name == longer_model and longer_factor > 1
+            trained.append(train_and_evaluate(
+                name, data.train, data.eval, steps=steps * (longer_factor if longer else 1), batch_size=batch_size,
+                lr=lr, width=width, bottleneck=bottleneck or None, device=device, seed=seed, progress=progress,
+                profile=profile, also_at=(steps,) if longer else (), lr_drop_at=lr_drop_at if longer else None))
+    return trained
+
+
+def per_class_runs(trained: Sequence[Trained], data, *, model: str) -> pd.DataFrame:
+    """:func:`per_class_table` of every run of ``model`` (one per seed), with a ``seed`` column (H17 Fig. 1)."""
+    tables = [per_class_table(t, data.eval, data.train_prior, data.class_names).assign(seed=t.extra.get("seed", 0))
+              for t in trained if t.name == model]
+    if not tables:
+        raise ValueError(f"per_class_runs: no run of {model!r}; models run: {sorted({t.name for t in trained})}")
+    return pd.concat(tables, ignore_index=True)
+
+
+def table2(trained: Sequence[Trained], *, dataset: str, width: float, seed: int | None = None) -> pd.DataFrame:
     """H17 Table 2 rows of our runs (``source = "this run"``) followed by the paper's rows.
 
-    Our rows add each model's weights and multiplies at the width it ran at.
+    Our rows carry ``seed`` (each run's own, unless ``seed`` is given) and add each model's weights
+    and multiplies at the width it ran at. A run evaluated at earlier steps too (``also_at``) gives
+    rows at the first of them (``variant = ""``, the Table 2 comparison at equal steps) and at its
+    end (``variant = "longer"``, the paper's 17M-step row).
     """
     rows = []
     for t in trained:
-        rows += t.rows(seed=seed, width=width)
+        s = t.extra.get("seed", 0) if seed is None else seed
+        at = t.extra.get("at") or {}
         shape = getattr(t.model, "input_shape", None) or default_input_shape(t.name)
         weights, mults = complexity(t.model, shape)
-        rows += [{"model": t.name, "seed": seed, "width": width, "metric": "weights", "value": float(weights)},
-                 {"model": t.name, "seed": seed, "width": width, "metric": "multiplies", "value": float(mults)}]
-    ours = pd.DataFrame(rows).assign(source="this run", dataset=dataset, variant="")
+        size = [{"metric": "weights", "value": float(weights)}, {"metric": "multiplies", "value": float(mults)}]
+        if at:
+            first = min(at)
+            m = at[first]
+            base = {"AUC": m["AUC"], "dprime": m["dprime_of_mean_auc"], "mAP": m["mAP"],
+                    "mean_dprime": m["mean_dprime"], "steps": first, "train_seconds": m["train_seconds"]}
+            rows += [{"model": t.name, "seed": s, "width": width, "variant": "", "metric": k, "value": float(v)}
+                     for k, v in base.items()]
+            rows += [{"model": t.name, "seed": s, "width": width, "variant": "", **r} for r in size]
+            rows += [{**r, "variant": "longer"} for r in t.rows(seed=s, width=width)]
+        else:
+            rows += [{**r, "variant": ""} for r in t.rows(seed=s, width=width)]
+            rows += [{"model": t.name, "seed": s, "width": width, "variant": "", **r} for r in size]
+    ours = pd.DataFrame(rows).assign(source="this run", dataset=dataset)
     return pd.concat([ours, paper.table2()], ignore_index=True)
 
 
@@ -218,7 +302,8 @@ def per_class_table(trained: Trained, eval_set: PatchSet, train_prior: np.ndarra
 
 def tidy_per_class(table: pd.DataFrame, **ids) -> pd.DataFrame:
     """:func:`per_class_table` in tidy form (metric, value) for ``Run.save_table``."""
-    long = table.melt(id_vars=["class", "name", "evaluated"], value_vars=["n_pos", "prior", "log10_prior", "AUC",
+    id_vars = ["class", "name", "evaluated"] + (["seed"] if "seed" in table.columns else [])
+    long = table.melt(id_vars=id_vars, value_vars=["n_pos", "prior", "log10_prior", "AUC",
                                                                           "AP", "dprime"],
                       var_name="metric", value_name="value")
     for k, v in ids.items():
@@ -231,3 +316,17 @@ def best_of(trained: Sequence[Trained], metric: str = "mAP") -> Trained:
     if not trained:
         raise ValueError("best_of: no trained models")
     return max(trained, key=lambda t: t.metrics[metric])
+
+
+def beside(ours: pd.DataFrame, paper_rows: pd.DataFrame | None, keys: Sequence[str],
+           metrics: Sequence[str]) -> pd.DataFrame:
+    """:func:`audiolib.reference.beside` of our rows, leaving out non-finite values (an infinite d'
+    of an AUC of exactly 0 or 1) with a count in the ``left_out`` column, so the rest still show."""
+    from ..reference import beside as _beside
+
+    ours = ours[ours["metric"].isin(metrics)]
+    finite = np.isfinite(ours["value"].astype(float))
+    wide = _beside(ours[finite], paper_rows, keys, metrics=metrics)
+    dropped = ours[~finite].groupby(list(keys) + ["metric"]).size()
+    wide["left_out"] = [int(dropped.get(tuple(r[k] for k in list(keys) + ["metric"]), 0)) for _, r in wide.iterrows()]
+    return wide

@@ -1,11 +1,21 @@
 """H17 sec. 4.4: a classifier on a network's embeddings vs one on raw log-mel patches.
 
-The paper trains a ResNet-50 on YouTube-100M, takes its penultimate ("embedding", here the
-128-unit bottleneck) layer, and trains two fully-connected classifiers on AudioSet: one on the
-embeddings of 0.96 s patches, one on 64x20 log-mel patches (the baseline). Here the large corpus
-is the default corpus (or its large part) and the small labelled sets are a disjoint part of it,
-ESC-10 and UrbanSound8K when their real subsets are present. Clip scores average the patch
-scores, as everywhere in H17.
+The paper trains a ResNet-50 on YouTube-100M, takes "the output of the penultimate 'embedding'
+layer of our best ResNet model", and trains two fully-connected classifiers on AudioSet: one on the
+embeddings of 0.96 s patches, one on 64x20 log-mel patches (the baseline). Here three inputs are
+compared on each small labelled set:
+
+- ``log-mel 64x20``: the baseline;
+- ``embedding``: the penultimate layer (the pooled features, or the bottleneck when it has one)
+  of a network trained in the workbook on the large part of the synthetic default corpus;
+- ``YAMNet (AudioSet)``: the 1024-d embedding of Google's YAMNet, a network trained on AudioSet
+  (:mod:`audiolib.models.yamnet`), when its port and release file are present: the closest
+  stand-in here for a network trained on a very large corpus.
+
+The small sets are a disjoint part of the synthetic corpus (replicates: seeds) and ESC-10 and
+UrbanSound8K from ``../shared/data`` (replicates: official folds, each in turn the test fold).
+Every row names the network that produced its input and the data that network was trained on.
+Clip scores average the patch scores, as everywhere in H17.
 
 >>> result = embedding_transfer(trained.model, small, train_rows, test_rows, steps=300)   # doctest: +SKIP
 """
@@ -49,6 +59,15 @@ class SmallSet:
     test_rows: np.ndarray
     description: str
     clips: ClipSet | None = None
+    folds: np.ndarray | None = None
+
+    def splits(self, test_folds: Sequence[int] | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """``(fold, train_rows, test_rows)`` per test fold (official folds), or ``[(0, train, test)]``."""
+        if self.folds is None:
+            return [(0, self.train_rows, self.test_rows)]
+        available = sorted(set(self.folds.tolist()))
+        chosen = available if not test_folds else [f for f in test_folds if f in available]
+        return [(int(f), np.flatnonzero(self.folds != f), np.flatnonzero(self.folds == f)) for f in chosen]
 
 
 def embedding_patchset(model: nn.Module, patches: PatchSet, *, device="auto", batch_size: int = 256) -> PatchSet:
@@ -58,37 +77,95 @@ def embedding_patchset(model: nn.Module, patches: PatchSet, *, device="auto", ba
                     patches.clip_targets, list(patches.clip_ids), list(patches.classes))
 
 
-def embedding_transfer(embed_model: nn.Module, small: SmallSet, *, steps: int, batch_size: int = 64,
+LOGMEL = "log-mel 64x20"
+WORKBOOK = "embedding"
+YAMNET = "YAMNet (AudioSet)"
+
+
+@dataclass
+class Features:
+    """One input of the transfer classifiers: patches of every clip of a small set, and provenance."""
+
+    name: str
+    patches: PatchSet
+    network: str
+    trained_on: str
+
+
+def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
+    """YAMNet's 1024-d frame embeddings (0.96 s every 0.48 s) of every clip of ``small`` as patches
+    ``[N, 1, 1024]`` labelled with the clip's labels; ``None`` (with the reason printed) when the
+    YAMNet port or its release file is not available here."""
+    try:
+        from ..models.yamnet import embed_clips, load_yamnet
+        model = load_yamnet(device="cpu")
+    except (ImportError, FileNotFoundError, OSError, ValueError) as exc:
+        print(f"YAMNet not available: {exc}")
+        return None
+    if small.clips is None:
+        raise ValueError(f"yamnet_patchset: small set {small.name!r} carries no clips")
+    out = embed_clips(small.clips, model, device=device)
+    counts = [len(f) for f in out.frames]
+    index = torch.arange(len(counts)).repeat_interleave(torch.tensor(counts))
+    emb = torch.from_numpy(np.concatenate(out.frames)).float().unsqueeze(1)
+    targets = small.patches.clip_targets
+    return PatchSet(emb, targets[index], index, targets, list(small.patches.clip_ids), list(small.patches.classes))
+
+
+def transfer_features(small: SmallSet, embed_model: nn.Module | None, *, embed_network: str = "",
+                      embed_data: str = "", yamnet: PatchSet | None = None, baseline_frames: int = 20,
+                      device="auto") -> list[Features]:
+    """The inputs compared on ``small``: log-mel, the workbook network's embedding, YAMNet's."""
+    feats = [Features(f"log-mel 64x{baseline_frames}", repatch(small.patches, baseline_frames), "none (log-mel)",
+                      "-")]
+    if embed_model is not None:
+        feats.append(Features(WORKBOOK, embedding_patchset(embed_model, small.patches, device=device), embed_network,
+                              embed_data))
+    if yamnet is not None:
+        feats.append(Features(YAMNET, yamnet, "YAMNet (MobileNet-v1, 1024-d average-pool embedding)",
+                              "AudioSet (Google's release, about 2M clips, 521 classes)"))
+    return feats
+
+
+def embedding_transfer(embed_model: nn.Module | None, small: SmallSet, *, steps: int, batch_size: int = 64,
                        lr: float = 1e-3, layers: int = 2, units: int = 512, baseline_frames: int = 20,
-                       device="auto", seed: int = 0) -> tuple[pd.DataFrame, list[Trained]]:
-    """Train a fully-connected classifier on embeddings and one on log-mel patches; evaluate both.
+                       device="auto", seed: int = 0, seeds: Sequence[int] | None = None,
+                       test_folds: Sequence[int] | None = None, yamnet: PatchSet | None = None,
+                       embed_network: str = "", embed_data: str = "",
+                       features: list[Features] | None = None) -> tuple[pd.DataFrame, list[Trained]]:
+    """Train a fully-connected classifier on each input (log-mel, embeddings); evaluate each.
 
     Args:
-        embed_model: a trained model with ``.embedding(x)`` (its bottleneck when it has one).
-        small: the small labelled set and its train/test split.
-        steps, batch_size, lr: for both classifiers (the same).
+        embed_model: a trained model with ``.embedding(x)`` (its penultimate layer), or ``None``.
+        small: the small labelled set and its splits (official folds when it has them).
+        steps, batch_size, lr: for every classifier (the same).
         layers, units: the classifiers' hidden layers (``fc_audio``).
         baseline_frames: frames of the baseline's log-mel patches (H17: 64x20).
+        seeds: classifier seeds (default ``[seed]``); every input runs with every seed and fold.
+        test_folds: the official folds to test in turn (default all; synthetic sets have one split).
+        yamnet: YAMNet's patches of ``small`` (:func:`yamnet_patchset`), or ``None``.
+        embed_network, embed_data: what the embedding network is and what it was trained on.
 
     Returns:
-        ``(tidy rows, [embedding run, baseline run])``; rows have ``features`` (``embedding`` or
-        ``log-mel 64x20``), ``small_set``, ``metric``, ``value``.
+        ``(tidy rows, runs)``; rows have ``features``, ``network``, ``trained_on``, ``small_set``,
+        ``seed``, ``fold``, ``metric``, ``value``.
     """
-    train_set = small.patches.subset_clips(small.train_rows)
-    test_set = small.patches.subset_clips(small.test_rows)
-    inputs = {
-        "embedding": (embedding_patchset(embed_model, train_set, device=device),
-                      embedding_patchset(embed_model, test_set, device=device)),
-        f"log-mel 64x{baseline_frames}": (repatch(train_set, baseline_frames), repatch(test_set, baseline_frames)),
-    }
+    feats = features if features is not None else transfer_features(
+        small, embed_model, embed_network=embed_network, embed_data=embed_data, yamnet=yamnet,
+        baseline_frames=baseline_frames, device=device)
     rows, runs = [], []
-    for features, (tr, te) in inputs.items():
-        shape = tuple(tr.example_shape)
-        trained = train_and_evaluate("fc_audio", tr, te, steps=steps, batch_size=batch_size, lr=lr, device=device,
-                                     seed=seed, model_kwargs={"layers": layers, "units": units, "input_shape": shape})
-        runs.append(trained)
-        rows += trained.rows(features=features, small_set=small.name, input="x".join(map(str, shape)),
-                             train_clips=len(small.train_rows), test_clips=len(small.test_rows), seed=seed)
+    for s in (list(seeds) if seeds is not None else [seed]):
+        for fold, train_rows, test_rows in small.splits(test_folds):
+            for f in feats:
+                tr, te = f.patches.subset_clips(train_rows), f.patches.subset_clips(test_rows)
+                shape = tuple(tr.example_shape)
+                trained = train_and_evaluate("fc_audio", tr, te, steps=steps, batch_size=batch_size, lr=lr,
+                                             device=device, seed=s,
+                                             model_kwargs={"layers": layers, "units": units, "input_shape": shape})
+                runs.append(trained)
+                rows += trained.rows(features=f.name, network=f.network, trained_on=f.trained_on,
+                                     small_set=small.name, input="x".join(map(str, shape)),
+                                     train_clips=len(train_rows), test_clips=len(test_rows), seed=s, fold=fold)
     table = pd.DataFrame(rows).assign(source="this run", dataset=small.description)
     return table, runs
 
@@ -114,11 +191,13 @@ def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, 
     return SmallSet("synthetic-small", part, train_rows, test_rows, description, clips.subset(rows))
 
 
-def real_small_set(name: str, *, test_fold: int = 1, num_workers: int = 0, progress: bool = False) -> SmallSet | None:
+def real_small_set(name: str, *, test_fold: int = 1, max_clips_per_fold: int = 0, num_workers: int = 0,
+                   progress: bool = False) -> SmallSet | None:
     """ESC-10 or UrbanSound8K from ``../shared/data`` (``None`` when absent), split by official fold.
 
-    The clips of ``test_fold`` test; the clips of every other available fold train. Absent or
-    unreadable files are listed in the description's count and in ``ClipSet.unusable``.
+    ``train_rows``/``test_rows`` hold ``test_fold`` out; :meth:`SmallSet.splits` gives every fold
+    in turn. ``max_clips_per_fold`` > 0 keeps a random choice of that many clips per fold (seed 0).
+    Absent or unreadable files are listed in the description's count and in ``ClipSet.unusable``.
     """
     try:
         with warnings.catch_warnings():
@@ -128,16 +207,23 @@ def real_small_set(name: str, *, test_fold: int = 1, num_workers: int = 0, progr
         print(f"{name}: not available ({exc})")
         return None
     folds = clips.manifest["fold"].to_numpy()
+    if max_clips_per_fold > 0:
+        rng = np.random.default_rng(0)
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(folds == f))[:max_clips_per_fold]
+                                       for f in sorted(set(folds.tolist()))]))
+        clips = clips.subset(keep)
+        folds = clips.manifest["fold"].to_numpy()
     if test_fold not in set(folds.tolist()):
         raise ValueError(f"{name}: test fold {test_fold} has no audio here; available folds: "
                          f"{sorted(set(folds.tolist()))}")
     patches = load_patches(clips, "vggish", num_workers=num_workers, progress=progress)
     train_rows = np.flatnonzero(folds != test_fold)
     test_rows = np.flatnonzero(folds == test_fold)
-    description = (f"{clips.description}; test fold {test_fold} ({len(test_rows)} clips), train folds "
-                   f"{sorted(set(folds[train_rows].tolist()))} ({len(train_rows)} clips); "
+    kept = f", at most {max_clips_per_fold} clips per fold" if max_clips_per_fold > 0 else ""
+    description = (f"{clips.description}{kept}; official folds {sorted(set(folds.tolist()))} "
+                   f"({len(folds)} clips), each fold in turn the test fold; "
                    f"{len(clips.unusable)} listed clips without audio not used")
-    return SmallSet(name, patches, train_rows, test_rows, description, clips)
+    return SmallSet(name, patches, train_rows, test_rows, description, clips, folds)
 
 
 def transfer_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -166,3 +252,77 @@ def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_c
     small = synthetic_small_set(clips, patches, np.arange(n_clips - small_clips, n_clips), labels=small_labels,
                                 eval_per_class=max(1, eval_per_class // 2), seed=seed)
     return large, small
+
+
+@dataclass
+class Embedders:
+    """Embedding networks trained on the large part, one per seed, and what they are.
+
+    Attributes:
+        models: seed -> trained model (its ``embedding`` is the penultimate layer).
+        network: e.g. ``"resnet50_audio width 0.0625, penultimate layer (128-d)"``.
+        trained_on: the data the networks were trained on.
+        table: their own evaluation (tidy rows with ``seed``).
+    """
+
+    models: dict[int, nn.Module]
+    network: str
+    trained_on: str
+    table: pd.DataFrame
+
+
+def train_embedders(model: str, large, *, seeds: Sequence[int], steps: int, batch_size: int, lr: float,
+                    width: float, bottleneck: int = 0, device="auto", profile: str = "quick") -> Embedders:
+    """Train ``model`` on ``large.train`` once per seed (H17 sec. 4.4's embedding network)."""
+    runs = [train_and_evaluate(model, large.train, large.eval, steps=steps, batch_size=batch_size, lr=lr,
+                               width=width, bottleneck=bottleneck or None, device=device, seed=s, profile=profile)
+            for s in seeds]
+    dim = int(getattr(runs[0].model, "embedding_dim", 0))
+    layer = f"{bottleneck}-unit bottleneck" if bottleneck else "pooled features"
+    network = f"{model} width {width:g}, {steps} steps; penultimate layer ({layer}, {dim}-d)"
+    trained_on = f"synthetic default corpus, large part ({large.train.n_clips} training clips)"
+    table = pd.concat([r.table(width=width, seed=s, bottleneck=bottleneck) for r, s in zip(runs, seeds)],
+                      ignore_index=True).assign(network=network, trained_on=trained_on)
+    return Embedders({int(s): r.model for r, s in zip(runs, seeds)}, network, trained_on, table)
+
+
+def transfer_experiment(small: SmallSet, real_sets: Sequence[SmallSet], embedders: Embedders, *, yamnet: bool,
+                        seeds: Sequence[int], real_seeds: Sequence[int], steps: int, batch_size: int, lr: float,
+                        layers: int, units: int, baseline_frames: int = 20, device="auto") -> pd.DataFrame:
+    """Sec. 4.4 on every small set: classifiers on log-mel, on the workbook embedding and on YAMNet's.
+
+    On the synthetic small set each seed uses its own embedding network and classifier seed; on a
+    real set the embedding network of the first seed is used and every official fold is a replicate
+    (with each of ``real_seeds``). YAMNet's input is added on the real sets when ``yamnet`` and
+    the model is available. Returns the tidy rows of all runs followed by the paper's sec. 4.4 rows.
+    """
+    tables = []
+    for s in seeds:
+        feats = transfer_features(small, embedders.models[int(s)], embed_network=embedders.network,
+                                  embed_data=embedders.trained_on, baseline_frames=baseline_frames, device=device)
+        tables.append(embedding_transfer(None, small, steps=steps, batch_size=batch_size, lr=lr, layers=layers,
+                                         units=units, device=device, seeds=[s], features=feats)[0])
+    first = embedders.models[int(seeds[0])]
+    for real in real_sets:
+        emb = yamnet_patchset(real, device=device) if yamnet else None
+        feats = transfer_features(real, first, embed_network=embedders.network, embed_data=embedders.trained_on,
+                                  yamnet=emb, baseline_frames=baseline_frames, device=device)
+        tables.append(embedding_transfer(None, real, steps=steps, batch_size=batch_size, lr=lr, layers=layers,
+                                         units=units, device=device, seeds=real_seeds, features=feats)[0])
+    return transfer_table(tables)
+
+
+def transfer_notes(transfer: pd.DataFrame, *, yamnet: bool, real_sets: Sequence[str]) -> dict[str, str]:
+    """Why a sec. 4.4 claim could not be measured in this run (real set or YAMNet absent)."""
+    ours = transfer[transfer["source"] == "this run"]
+    notes = {}
+    for claim_id, name in (("H17-S44-yamnet-esc10", "esc10"), ("H17-S44-yamnet-us8k", "urbansound8k")):
+        if name not in real_sets:
+            notes[claim_id] = f"{name} not in REAL_SETS"
+        elif name not in set(ours["small_set"]):
+            notes[claim_id] = f"{name} is not available here (../shared/data)"
+        elif not yamnet:
+            notes[claim_id] = "YAMNET is off"
+        elif YAMNET not in set(ours[ours["small_set"] == name]["features"]):
+            notes[claim_id] = "the YAMNet port (audiolib.models.yamnet) or its release file is not available here"
+    return notes

@@ -1,11 +1,21 @@
 """Inception-V3 for 96x64 log-mel patches (H17 sec. 3.1), with torchvision's module names.
 
-H17: "We modified the inception V3 network by removing the first four layers of the stem, up
-to and including the MaxPool, as well as removing the auxiliary network." The patch therefore
-enters at ``Conv2d_3b_1x1``; ``Conv2d_4a_3x3`` and ``MaxPool_5a`` (both unpadded) leave 46x30,
-the Mixed_6a and Mixed_7a reductions leave 10x6, and the network ends with a 10x6 average pool
-(2048 features). Everything else is Szegedy et al.'s network (torchvision's ``Inception3``):
-convs without bias followed by batch norm (eps 0.001) and ReLU.
+H17 (sec. 3.3.4): "We modified the inception V3 network by removing the first four layers of the
+stem, up to and including the MaxPool, as well as removing the auxiliary network." Two readings:
+
+- ``stem="4a"`` (the default): torchvision's stem is ``Conv2d_1a_3x3, Conv2d_2a_3x3,
+  Conv2d_2b_3x3, maxpool1, Conv2d_3b_1x1, Conv2d_4a_3x3, maxpool2``; removing its first four
+  *layers* counting the max pool and the 1x1 ``Conv2d_3b_1x1`` as layers too, the patch enters at
+  ``Conv2d_4a_3x3``. With 3087 outputs this gives 27.9M weights and 4.64B multiplies, within 2 %
+  of the paper's "28M weights and 4.7B multiplies": the reading that matches both counts.
+- ``stem="3b"``: the patch enters at ``Conv2d_3b_1x1`` (the three convs and the first max pool
+  removed). 28.0M weights but 5.44B multiplies, 16 % above the paper's 4.7B
+  (``Conv2d_4a_3x3`` on 80 channels alone costs 0.81B).
+
+In both, ``Conv2d_4a_3x3`` and ``MaxPool_5a`` (both unpadded) leave 46x30, the Mixed_6a and
+Mixed_7a reductions leave 10x6, and the network ends with a 10x6 average pool (2048 features).
+Everything else is Szegedy et al.'s network (torchvision's ``Inception3``): convs without bias
+followed by batch norm (eps 0.001) and ReLU.
 
 ``width`` multiplies every branch's channels, so ``quick`` can train it on a CPU.
 
@@ -22,6 +32,10 @@ from torch import nn
 
 from .base import AudioClassifier, scaled
 from .registry import register_model
+
+
+#: The two readings of "removing the first four layers of the stem" (see the module docstring).
+STEMS = ("4a", "3b")
 
 
 class BasicConv2d(nn.Module):
@@ -152,20 +166,29 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3Trunk(nn.Module):
-    """Inception-V3 from ``Conv2d_3b_1x1`` to the final average pool: ``[B, C, 96, 64] -> [B, 2048 * w]``.
+    """Inception-V3 from ``Conv2d_4a_3x3`` (or ``Conv2d_3b_1x1``) to the final average pool.
+
+    ``[B, C, 96, 64] -> [B, 2048 * w]``.
 
     Args:
         in_chans: input channels.
+        stem: where the patch enters: ``"4a"`` (default, matches the paper's counts) or ``"3b"``
+            (see the module docstring).
         width: channel multiplier.
         pool_size: the final average-pool kernel (H17: 10x6, the whole final map of a 96x64
             patch); ``None`` for a global average pool.
     """
 
-    def __init__(self, in_chans: int = 1, width: float = 1.0, pool_size: tuple[int, int] | None = (10, 6)):
+    def __init__(self, in_chans: int = 1, width: float = 1.0, pool_size: tuple[int, int] | None = (10, 6),
+                 stem: str = "4a"):
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"inception_v3_audio: stem must be one of {STEMS}, got {stem!r}")
         w = width
-        self.Conv2d_3b_1x1 = BasicConv2d(in_chans, scaled(80, w), 1)
-        self.Conv2d_4a_3x3 = BasicConv2d(scaled(80, w), scaled(192, w), 3)
+        self.stem = stem
+        if stem == "3b":
+            self.Conv2d_3b_1x1 = BasicConv2d(in_chans, scaled(80, w), 1)
+        self.Conv2d_4a_3x3 = BasicConv2d(scaled(80, w) if stem == "3b" else in_chans, scaled(192, w), 3)
         self.maxpool2 = nn.MaxPool2d(3, stride=2)
         self.Mixed_5b = InceptionA(scaled(192, w), 32, w)
         self.Mixed_5c = InceptionA(self.Mixed_5b.out_channels, 64, w)
@@ -183,7 +206,9 @@ class InceptionV3Trunk(nn.Module):
         self.out_features = self.Mixed_7c.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool2(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)))
+        if self.stem == "3b":
+            x = self.Conv2d_3b_1x1(x)
+        x = self.maxpool2(self.Conv2d_4a_3x3(x))
         for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
                      "Mixed_7a", "Mixed_7b", "Mixed_7c"):
             x = getattr(self, name)(x)
@@ -195,10 +220,13 @@ class InceptionV3Trunk(nn.Module):
 
 @register_model
 def inception_v3_audio(num_classes: int, *, width: float = 1.0, bottleneck: int | None = None, in_chans: int = 1,
-                       pool_size: tuple[int, int] | None = (10, 6), dropout: float = 0.0) -> AudioClassifier:
-    """H17's Inception-V3: stem up to and including the first max pool removed, no auxiliary head, 10x6 pool.
+                       pool_size: tuple[int, int] | None = (10, 6), dropout: float = 0.0,
+                       stem: str = "4a") -> AudioClassifier:
+    """H17's Inception-V3: the first four stem layers removed, no auxiliary head, 10x6 pool.
 
-    With 3087 outputs the paper lists 28M weights and 4.7B multiplies.
+    ``stem="4a"`` (default): the patch enters at ``Conv2d_4a_3x3``; with 3087 outputs 27.9M
+    weights and 4.64B multiplies (the paper, sec. 3.3.4: 28M and 4.7B). ``stem="3b"``: it enters
+    at ``Conv2d_3b_1x1``; 28.0M weights and 5.44B multiplies.
     """
-    trunk = InceptionV3Trunk(in_chans, width, pool_size)
+    trunk = InceptionV3Trunk(in_chans, width, pool_size, stem)
     return AudioClassifier(trunk, trunk.out_features, num_classes, bottleneck, dropout)
