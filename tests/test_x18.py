@@ -193,3 +193,44 @@ def test_embed_default_corpus_end_to_end(tmp_path):
     from audiolib.data.audioset import load_embeddings
 
     assert len(load_embeddings(tmp_path / "cli")) == 3
+
+
+def test_fixed_network_embeddings_are_computed_once(tmp_path, monkeypatch):
+    import torch
+    from torch import nn
+
+    from audiolib.data.patches import PatchSet
+    from audiolib.x18.data import _raw_embeddings
+
+    class Counting(nn.Module):
+        calls = 0
+
+        def embedding(self, x):
+            Counting.calls += 1
+            return x.flatten(1)[:, :4]
+
+        def forward(self, x):
+            return self.embedding(x)
+
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path))
+    y = torch.eye(3).repeat(2, 1)
+    patches = PatchSet(torch.randn(6, 96, 64), y, torch.arange(6), y, [str(i) for i in range(6)], ["a", "b", "c"])
+    first = _raw_embeddings(Counting(), patches, key="toy", device="cpu")
+    calls = Counting.calls
+    again = _raw_embeddings(Counting(), patches, key="toy", device="cpu")
+    assert Counting.calls == calls and (tmp_path / "embeddings" / "toy.npy").exists()
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == (6, 4)
+
+
+def test_prepare_datasets_names_the_embedder():
+    from audiolib.x18.prepare import prepare_datasets
+
+    with pytest.raises(ValueError, match="EMBEDDER 'vggish' unknown"):
+        prepare_datasets(["synthetic"], embedder="vggish", n_clips=4, embed_model="fc_audio", embed_width=0.0625,
+                         embed_steps=1, embed_batch=4, max_clips=4)
+    datasets, primary, info, _ = prepare_datasets(["synthetic"], embedder="trained", n_clips=12, embed_model="fc_audio",
+                                                  embed_width=0.0625, embed_steps=2, embed_batch=8, max_clips=4,
+                                                  device="cpu")
+    assert primary == "synthetic" and info["embedder"] == "trained"
+    assert "fc_audio" in datasets["synthetic"].embedder and "synthetic" in datasets["synthetic"].embedder
