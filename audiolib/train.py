@@ -88,18 +88,38 @@ def is_main_process() -> bool:
     return _dist.is_main_process()
 
 
-def speed_switches(profile: str, device: str | torch.device | None = "auto") -> dict[str, bool]:
-    """The GPU speed switches of :class:`TrainConfig` for a workbook profile.
+def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
+                   width: float | None = None, min_width: float = 0.25) -> dict[str, bool]:
+    """The speed switches of :class:`TrainConfig` (``amp``, ``channels_last``, ``compile``) for a run.
 
-    ``full`` turns on bf16 autocast, channels_last and ``torch.compile`` when the device is
-    CUDA; every other profile, and every CPU run, keeps them off (on CPU they would change
-    nothing but the compile time).
+    On CUDA, ``full`` turns all three on; every other profile keeps them off.
+
+    On the CPU, ``compile`` stays off, and ``amp`` (bf16 autocast) with ``channels_last`` are
+    turned on for a network of channel ``width`` >= ``min_width`` when the CPU has native bf16
+    (AVX-512 BF16 or AMX in ``/proc/cpuinfo``), in every profile. Measured here (2 threads, batch 32,
+    ``audiolib.h17.speed.speed_table``): ResNet-50 audio at width 0.25 trains about 1.8x faster
+    with both; at width 0.0625 channels_last is slower than float32 NCHW (about 1.8x slower),
+    so narrow networks stay in float32. Without ``width`` the CPU switches stay off.
+    :func:`fit` applies ``amp``/``channels_last`` on CUDA; on the CPU a caller applies them by
+    wrapping the model (``audiolib.h17.speed.CpuSpeed``).
 
     >>> speed_switches("quick", "cpu")
     {'amp': False, 'channels_last': False, 'compile': False}
+    >>> speed_switches("quick", "cpu", width=0.0625)
+    {'amp': False, 'channels_last': False, 'compile': False}
     """
-    on = profile == "full" and resolve_device(device).type == "cuda"
-    return {"amp": on, "channels_last": on, "compile": on}
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        on = profile == "full"
+        return {"amp": on, "channels_last": on, "compile": on}
+    cpu = width is not None and width >= min_width
+    if cpu:
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            flags = ""
+        cpu = any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+    return {"amp": cpu, "channels_last": cpu, "compile": False}
 
 
 # --- configuration ------------------------------------------------------------------------------
