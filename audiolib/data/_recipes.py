@@ -123,3 +123,29 @@ class FileLoader:
 
     def __call__(self, row) -> tuple[torch.Tensor, int]:
         return load_audio(row["path"], self.sample_rate)
+
+
+def read_release_metadata(csv: Path, *, dataset: str, columns, dtypes: dict, n_rows: int, n_folds: int,
+                          class_id: str, class_name: str, n_classes: int) -> pd.DataFrame:
+    """Read a release's metadata CSV and check what every such release promises.
+
+    Checks the columns, the row count, folds ``1..n_folds`` and ``n_classes`` classes with one
+    name per class id; every failure is a ``ValueError`` naming ``csv`` and what was found.
+    """
+    try:
+        meta = pd.read_csv(csv, dtype=dtypes)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{csv}: cannot be read as CSV ({err})") from None
+    missing = [c for c in columns if c not in meta.columns]
+    if missing:
+        raise ValueError(f"{csv}: not {dataset} metadata, columns {missing} are missing (has {list(meta.columns)})")
+    if len(meta) != n_rows:
+        raise ValueError(f"{csv}: expected the {n_rows} rows of the {dataset} release, found {len(meta)}; "
+                         f"the metadata file is incomplete or not {dataset}'s")
+    bad_folds = sorted(set(meta["fold"]) - set(range(1, n_folds + 1)))
+    if bad_folds:
+        raise ValueError(f"{csv}: folds must be 1..{n_folds}, found {bad_folds}")
+    pairs = meta.drop_duplicates([class_id, class_name])
+    if len(pairs) != n_classes or pairs[class_id].nunique() != n_classes:
+        raise ValueError(f"{csv}: expected {n_classes} classes with one name per {class_id}, found {len(pairs)} pairs")
+    return meta

@@ -198,31 +198,16 @@ def load_esc50(
 
 
 def _read_metadata(csv: Path) -> pd.DataFrame:
-    """Read and check ``esc50.csv``: columns, 2000 rows, folds 1..5, 50 targets."""
-    try:
-        meta = pd.read_csv(csv, dtype={"filename": str, "category": str, "src_file": str, "take": str})
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{csv}: cannot be read as CSV ({err})") from None
-    missing = [c for c in COLUMNS if c not in meta.columns]
-    if missing:
-        raise ValueError(f"{csv}: not ESC-50 metadata, columns {missing} are missing (has {list(meta.columns)})")
-    if len(meta) != N_CLIPS:
-        raise ValueError(
-            f"{csv}: expected the {N_CLIPS} rows of the ESC-50 release, found {len(meta)}; "
-            "the metadata file is incomplete or not ESC-50's"
-        )
+    """Read and check ``esc50.csv``: columns, 2000 rows, folds 1..5, 50 targets, 400 ESC-10 rows."""
+    meta = _recipes.read_release_metadata(
+        csv, dataset="ESC-50", columns=COLUMNS, dtypes={"filename": str, "category": str, "src_file": str, "take": str},
+        n_rows=N_CLIPS, n_folds=N_FOLDS, class_id="target", class_name="category", n_classes=50)
     meta["esc10"] = meta["esc10"].map(_as_bool)
     if meta["esc10"].isna().any():
         raise ValueError(f"{csv}: column esc10 must hold True/False values")
     meta["esc10"] = meta["esc10"].astype(bool)
     if int(meta["esc10"].sum()) != N_ESC10_CLIPS:
         raise ValueError(f"{csv}: expected {N_ESC10_CLIPS} ESC-10 rows, found {int(meta['esc10'].sum())}")
-    bad_folds = sorted(set(meta["fold"]) - set(range(1, N_FOLDS + 1)))
-    if bad_folds:
-        raise ValueError(f"{csv}: folds must be 1..{N_FOLDS}, found {bad_folds}")
-    pairs = meta.drop_duplicates(["target", "category"])
-    if len(pairs) != 50 or pairs["target"].nunique() != 50:
-        raise ValueError(f"{csv}: expected 50 classes with one category name per target, found {len(pairs)} pairs")
     return meta
 
 

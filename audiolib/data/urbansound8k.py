@@ -208,24 +208,9 @@ def _missing_detail(missing_per_fold: Counter, absent_folds: set[int]) -> str:
 
 def _read_metadata(csv: Path) -> pd.DataFrame:
     """Read and check ``UrbanSound8K.csv``: columns, 8732 rows, folds 1..10, 10 classes."""
-    try:
-        meta = pd.read_csv(csv, dtype={"slice_file_name": str, "class": str, "fsID": str})
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{csv}: cannot be read as CSV ({err})") from None
-    missing = [c for c in COLUMNS if c not in meta.columns]
-    if missing:
-        raise ValueError(f"{csv}: not UrbanSound8K metadata, columns {missing} are missing")
-    if len(meta) != N_CLIPS:
-        raise ValueError(
-            f"{csv}: expected the {N_CLIPS} rows of the UrbanSound8K release, found {len(meta)}; "
-            "the metadata file is incomplete or not UrbanSound8K's"
-        )
-    bad_folds = sorted(set(meta["fold"]) - set(range(1, N_FOLDS + 1)))
-    if bad_folds:
-        raise ValueError(f"{csv}: folds must be 1..{N_FOLDS}, found {bad_folds}")
-    pairs = meta.drop_duplicates(["classID", "class"])
-    if len(pairs) != 10 or pairs["classID"].nunique() != 10:
-        raise ValueError(f"{csv}: expected 10 classes with one name per classID, found {len(pairs)} pairs")
+    meta = _recipes.read_release_metadata(
+        csv, dataset="UrbanSound8K", columns=COLUMNS, dtypes={"slice_file_name": str, "class": str, "fsID": str},
+        n_rows=N_CLIPS, n_folds=N_FOLDS, class_id="classID", class_name="class", n_classes=10)
     return meta[list(COLUMNS)]
 
 #: The datasets this recipe provides: name -> (loader function, fixed keyword arguments).
