@@ -89,23 +89,25 @@ def is_main_process() -> bool:
 
 
 def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
-                   width: float | None = None, min_width: float = 0.25) -> dict[str, bool]:
+                   width: float | None = None, min_width: float = 0.0625) -> dict[str, bool]:
     """The speed switches of :class:`TrainConfig` (``amp``, ``channels_last``, ``compile``) for a run.
 
     On CUDA, ``full`` turns all three on; every other profile keeps them off.
 
     On the CPU, ``compile`` stays off, and ``amp`` (bf16 autocast) with ``channels_last`` are
     turned on for a network of channel ``width`` >= ``min_width`` when the CPU has native bf16
-    (AVX-512 BF16 or AMX in ``/proc/cpuinfo``), in every profile. Measured here (2 threads, batch 32,
-    ``audiolib.h17.speed.speed_table``): ResNet-50 audio at width 0.25 trains about 1.8x faster
-    with both; at width 0.0625 channels_last is slower than float32 NCHW (about 1.8x slower),
-    so narrow networks stay in float32. Without ``width`` the CPU switches stay off.
-    :func:`fit` applies ``amp``/``channels_last`` on CUDA; on the CPU a caller applies them by
-    wrapping the model (``audiolib.h17.speed.CpuSpeed``).
+    (AVX-512 BF16 or AMX in ``/proc/cpuinfo``), in every profile. Measured on this machine's CPU
+    (AVX-512 BF16) with ``audiolib.h17.speed.train_speed`` (batch 32, training steps, ex/s of
+    bf16 + channels_last over float32 NCHW): ResNet-50 audio at width 0.25, 2 threads, 171 vs 92
+    ex/s (1.86x); at width 0.0625, 1 thread, 1.44-1.64x (channels_last alone 0.73-0.91x: slower,
+    so the two go together); AlexNet at 0.0625 1.03-1.80x; Inception-V3 at 0.0625 1.60-1.86x.
+    Narrower networks (the smoke profile's 1/32) stay in float32. Without ``width`` the CPU
+    switches stay off. :func:`fit` applies ``amp``/``channels_last`` on CUDA; on the CPU a caller
+    applies them by wrapping the model (``audiolib.h17.speed.CpuSpeed``).
 
     >>> speed_switches("quick", "cpu")
     {'amp': False, 'channels_last': False, 'compile': False}
-    >>> speed_switches("quick", "cpu", width=0.0625)
+    >>> speed_switches("quick", "cpu", width=0.03125)
     {'amp': False, 'channels_last': False, 'compile': False}
     """
     dev = resolve_device(device)

@@ -260,7 +260,7 @@ def test_cpu_speed_switches_and_wrapper():
     from audiolib.models import create_model
     from audiolib.train import speed_switches
 
-    assert speed_switches("quick", "cpu", width=0.0625) == {"amp": False, "channels_last": False, "compile": False}
+    assert speed_switches("quick", "cpu", width=0.03125) == {"amp": False, "channels_last": False, "compile": False}
     assert speed_switches("quick", "cpu", width=0.25)["compile"] is False
     torch.manual_seed(0)
     model = create_model("alexnet_audio", 3, width=0.05).eval()
