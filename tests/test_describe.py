@@ -161,3 +161,12 @@ def test_conv_description_registered_families_run():
         assert net(torch.zeros(2, 10, 128)).shape == (2, 6)
     assert conv_description(0.5).structure[0] == {"type": "conv1d", "channels": 128, "kernel_size": 3, "pool": 2,
                                                   "activation": "relu", "dropout": 0.0, "batch_norm": False}
+
+
+def test_fully_connected_family_has_the_reports_two_layers():
+    # "the model used in the experiment is a two-layer vanilla fully-connected network" (X18 sec. 3.5);
+    # its width and dropout are the workbook's choices, scaled by ``width``
+    d = fc_description(width=0.25, dropout=0.1)
+    assert [layer["type"] for layer in d.structure] == ["dense", "dense"]
+    assert [layer["units"] for layer in d.structure] == [256, 256]
+    assert all(layer["dropout"] == 0.1 for layer in d.structure)
