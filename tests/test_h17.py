@@ -305,6 +305,22 @@ def test_real_small_set_esc10_splits_by_fold():
     assert all(len(te) == 80 and len(tr) == 320 for _, tr, te in splits)
 
 
+@pytest.mark.slow
+def test_yamnet_input_on_esc10_folds_names_its_network():
+    if paths.shared_data_root() is None or not (paths.shared_data_root() / "esc50").is_dir():
+        pytest.skip("../shared/data/esc50 is absent")
+    small = h17.real_small_set("esc10", max_clips_per_fold=2)
+    emb = h17.yamnet_patchset(small, device="cpu")
+    if emb is None:
+        pytest.skip("the YAMNet port or its release file is absent")
+    assert emb.patches.shape[1:] == (1, 1024) and emb.n_clips == small.patches.n_clips == 10
+    table, _ = h17.embedding_transfer(None, small, steps=2, batch_size=4, units=8, device="cpu", yamnet=emb,
+                                      test_folds=[1, 2])
+    assert set(table["fold"]) == {1, 2} and set(table["features"]) == {"log-mel 64x20", "YAMNet (AudioSet)"}
+    yam = table[table["features"] == "YAMNet (AudioSet)"]
+    assert yam["network"].str.contains("YAMNet").all() and yam["trained_on"].str.contains("AudioSet").all()
+
+
 # --- frame-wise scores and tagger checkpoints ------------------------------------------------------
 def test_framewise_scores_times_and_top_classes():
     model = h17.build_model("fc_audio", 5, width=0.05)[0]

@@ -110,8 +110,8 @@ SEC44 = paper_rows(PAPER_ID, "sec. 4.4", [
 ALL = {"sec. 3.3": SEC33, "Table 2": TABLE2, "Table 3": TABLE3, "Table 4": TABLE4, "sec. 4.4": SEC44}
 
 
-def _shown(rows: pd.DataFrame, where: str, dataset: str = DATASET) -> pd.DataFrame:
-    return rows.assign(source=f"paper ({PAPER}, {where})", dataset=dataset)
+def _shown(rows: pd.DataFrame, where: str, dataset: str = DATASET, note: str = "") -> pd.DataFrame:
+    return rows.assign(source=f"paper ({PAPER}, {where})", dataset=dataset, note=note)
 
 
 def counts(model: str) -> tuple[float, float]:
@@ -122,12 +122,15 @@ def counts(model: str) -> tuple[float, float]:
 
 def sec33() -> pd.DataFrame:
     """sec. 3.3 as tidy rows: model, metric (weights / multiplies), value, quoted."""
-    return _shown(SEC33, "sec. 3.3")
+    return _shown(SEC33, "sec. 3.3", note=QUIRKS["Table 1"])
 
 
 def table2() -> pd.DataFrame:
     """Table 2 as tidy rows: model, variant, metric (steps, train_hours, AUC, dprime, mAP), value."""
-    return _shown(TABLE2, "Table 2")
+    table = _shown(TABLE2, "Table 2", note=QUIRKS["Table 2 videos"])
+    longer = table["variant"] == "17M steps"
+    table.loc[longer, "note"] = QUIRKS["Table 2 videos"] + " " + QUIRKS["Table 2 17M hours"]
+    return table
 
 
 def table3() -> pd.DataFrame:
@@ -137,7 +140,7 @@ def table3() -> pd.DataFrame:
 
 def table4() -> pd.DataFrame:
     """Table 4 as tidy rows: train_clips (videos), metric, value."""
-    return _shown(TABLE4, "Table 4")
+    return _shown(TABLE4, "Table 4", note=QUIRKS["Table 4 labels"] + " " + QUIRKS["Table 4 steps"])
 
 
 def transfer() -> pd.DataFrame:
