@@ -249,12 +249,13 @@ def test_mixup_is_a_convex_pairwise_combination():
 
 
 def test_stage_plan_reads_table1():
-    cfg = C19Config(epochs=(2, 3, 4))
+    cfg = C19Config(epoch_scale=0.1)
     base = stage_plan("baseline", cfg)
-    assert [(s.tag, s.epochs, s.body_lr_factor) for s in base] == [("R3", 9, 1.0)]
+    assert [(s.tag, s.epochs, s.body_lr_factor) for _, s in base] == [("R3", 2, 1.0), ("R3", 5, pytest.approx(1 / 3)),
+                                                                      ("R3", 12, pytest.approx(1 / 3))]
     prog = stage_plan("mel", cfg)
-    assert [(s.tag, s.epochs) for s in prog] == [("R1", 2), ("R2", 3), ("R3", 4)]
-    assert [s.body_lr_factor for s in prog] == pytest.approx([1.0, 1 / 3, 1 / 3])
+    assert [(s.tag, s.epochs) for _, s in prog] == [("R1", 2), ("R1", 2), ("R2", 2), ("R2", 2), ("R3", 2), ("R3", 7)]
+    assert [s.body_lr_factor for _, s in prog] == pytest.approx([1.0, 1 / 3] * 3)
     with pytest.raises(ValueError, match="unknown"):
         stage_plan("progressive", cfg)
 
@@ -268,8 +269,8 @@ def test_stage_images_per_method():
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="epochs"):
-        C19Config(epochs=(1, 0, 1))
+    with pytest.raises(ValueError, match="epoch_scale"):
+        C19Config(epoch_scale=-1)
     with pytest.raises(ValueError, match="width=1.0"):
         C19Config(pretrained="resnet34.pth", width=0.5)
     with pytest.raises(ValueError, match="range_test"):
@@ -295,39 +296,50 @@ def _synthetic_images(data, seed=0):
 def small_cv(one_torch_thread):
     data = _tone_data(n_per_class=8, classes=2, folds=2)
     images = _synthetic_images(data)
-    cfg = C19Config(epochs=(1, 1, 2), lr=3e-3, width=0.0625, batch_size=8, device="cpu")
+    cfg = C19Config(epoch_scale=0.01, lr_policy="fixed", lr=3e-3, width=0.0625, batch_size=8, device="cpu")
     return data, images, cross_validate(data, images, cfg, methods=("baseline", "mel", "resize", "mel+resize"),
-                                        mixup_methods=("mel",), test_folds=[1, 2], progress=False)
+                                        mixup_methods=("mel",), test_folds=[1, 2], seeds=[0, 1], progress=False)
 
 
 def test_cross_validation_bookkeeping(small_cv):
     data, _, cv = small_cv
     t = cv.table
-    assert cv.test_folds == [1, 2] and cv.folds_present == [1, 2]
+    assert cv.test_folds == [1, 2] and cv.folds_present == [1, 2] and cv.seeds == [0, 1]
     assert set(t["metric"]) == {"accuracy", "accuracy_last_epoch", "train_seconds"}
     acc = t[t["metric"] == "accuracy"]
-    assert len(acc) == 2 * 5  # folds x (4 methods + 1 mixup run)
+    assert len(acc) == 2 * 2 * 5  # seeds x folds x (4 methods + 1 mixup run)
+    assert not acc.duplicated(["seed", "fold", "method", "mixup"]).any()
     assert acc["value"].between(0, 1).all()
     assert set(t[t["fold"] == 1]["train_folds"]) == {"2"}
     assert (t["n_train"] == 8).all() and (t["n_test"] == 8).all()
-    # the schedule each run followed: baseline one R3 stage of 4 epochs, progressive 1/1/2
-    s = cv.schedules[(cv.schedules["fold"] == 1) & ~cv.schedules["mixup"]]
-    assert s[s["method"] == "baseline"][["resolution", "epochs"]].values.tolist() == [["R3", 4]]
-    assert s[s["method"] == "mel"]["epochs"].tolist() == [1, 1, 2]
+    # the schedule each run followed: baseline three R3 stages, progressive two per resolution, one epoch each
+    s = cv.schedules[(cv.schedules["fold"] == 1) & (cv.schedules["seed"] == 0) & ~cv.schedules["mixup"]]
+    assert s[s["method"] == "baseline"][["rate", "resolution", "epochs"]].values.tolist() == [
+        ["lambda_1", "R3", 1], ["lambda_2", "R3", 1], ["lambda_3", "R3", 1]]
+    assert s[s["method"] == "mel"]["resolution"].tolist() == ["R1", "R1", "R2", "R2", "R3", "R3"]
     prog = s[s["method"] == "resize"]
-    np.testing.assert_allclose(prog["lr_other_layers"] / prog["lr_last_layer"], [1, 1 / 3, 1 / 3])
+    np.testing.assert_allclose(prog["lr_other_layers"] / prog["lr_last_layer"], [1, 1 / 3] * 3)
     # every stage ended on its best epoch: accuracy >= last epoch's accuracy
-    wide = t.pivot_table(index=["fold", "method", "mixup"], columns="metric", values="value")
+    wide = t.pivot_table(index=["seed", "fold", "method", "mixup"], columns="metric", values="value")
     assert (wide["accuracy"] >= wide["accuracy_last_epoch"] - 1e-12).all()
-    # steps: 8 training clips, batch 8 -> 1 step per epoch, 4 epochs in all
-    h = cv.histories[(cv.histories["fold"] == 1) & (cv.histories["method"] == "mel") & ~cv.histories["mixup"]]
-    assert len(h) == 4 and h["val_accuracy"].notna().all()
+    # steps: 8 training clips, batch 8 -> 1 step per epoch, 6 epochs in all
+    h = cv.histories[(cv.histories["fold"] == 1) & (cv.histories["seed"] == 0) & (cv.histories["method"] == "mel")
+                     & ~cv.histories["mixup"]]
+    assert len(h) == 6 and h["val_accuracy"].notna().all()
+
+
+def test_methods_of_a_replicate_start_from_the_same_weights():
+    from audiolib.c19.training import build_model
+
+    cfg = C19Config(width=0.0625)
+    a, b = build_model(3, cfg, 1001), build_model(3, cfg, 1001)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_the_plain_task_is_learned(one_torch_thread):
     data = _tone_data(n_per_class=16, classes=2, folds=2)
     images = _synthetic_images(data, seed=1)
-    cfg = C19Config(epochs=(2, 2, 3), lr=1e-2, width=0.0625, batch_size=8, device="cpu")
+    cfg = C19Config(epoch_scale=0.05, lr_policy="fixed", lr=1e-2, width=0.0625, batch_size=8, device="cpu")
     cv = cross_validate(data, images, cfg, methods=("baseline", "mel"), test_folds=[1], progress=False)
     acc = cv.table[cv.table["metric"] == "accuracy"].set_index("method")["value"]
     assert (acc > 0.75).all(), acc.to_dict()  # chance is 0.5; the class is a bright band
@@ -357,7 +369,8 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
 
     data = _tone_data(n_per_class=8, classes=2, folds=2)
     images = _synthetic_images(data)
-    cfg = C19Config(epochs=(1, 1, 1), width=0.0625, batch_size=8, range_test_steps=10, device="cpu")
+    cfg = C19Config(epoch_scale=0.01, lr_policy="range_test", width=0.0625, batch_size=8, range_test_steps=10,
+                    device="cpu")
     train_idx = np.flatnonzero(data.folds != 1)
     lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg)
     assert sorted((t, round(f, 3)) for t, f in lrs) == [("R1", 1.0), ("R2", 0.333), ("R3", 0.333), ("R3", 1.0)]
@@ -367,14 +380,15 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
     table = c19.range_test_table([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
     assert {"loss", "smoothed_loss", "suggested_lr"} <= set(table["metric"])
     run = train_method(data, images, train_idx, np.flatnonzero(data.folds == 1), "mel", cfg, fold=1, lrs=lrs)
-    assert [s.max_lr for s in run.stages] == [lrs[("R1", 1.0)], lrs[("R2", 1 / 3)], lrs[("R3", 1 / 3)]]
+    assert [s.max_lr for _, s in run.stages] == [lrs[(s.tag, s.body_lr_factor)] for _, s in run.stages]
+    assert [s.max_lr for _, s in run.stages][:2] == [lrs[("R1", 1.0)], lrs[("R1", 1 / 3)]]
     c19.plot_range_tests([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
 
 
 def test_cross_validate_rejects_absent_folds_and_methods():
     data = _tone_data()
     images = _synthetic_images(data)
-    cfg = C19Config(epochs=(1, 1, 1), lr=1e-3, width=0.0625, batch_size=4, device="cpu")
+    cfg = C19Config(epoch_scale=0.01, lr_policy="fixed", lr=1e-3, width=0.0625, batch_size=4, device="cpu")
     with pytest.raises(ValueError, match=r"test folds \[7\]"):
         cross_validate(data, images, cfg, test_folds=[7], progress=False)
     with pytest.raises(ValueError, match="unknown"):

@@ -39,11 +39,12 @@ def with_summary(table: pd.DataFrame, metrics=("accuracy", "accuracy_last_epoch"
 
 def accuracy_wide(table: pd.DataFrame, *, mixup: bool = False, metric: str = "accuracy",
                   percent: bool = True) -> dict[str, pd.DataFrame]:
-    """Tables 2 and 3 layout, one per dataset: a row per held-out fold, then mean and std; a column per method."""
+    """Tables 2 and 3 layout, one per dataset: a row per held-out fold (mean over seeds), then mean and std
+    over those folds; a column per method."""
     out = {}
     rows = table[(table["metric"] == metric) & (table["mixup"] == mixup)]
     for dataset, part in rows.groupby("dataset", sort=False):
-        wide = part.pivot_table(index="fold", columns="method", values="value", aggfunc="first")
+        wide = part.pivot_table(index="fold", columns="method", values="value", aggfunc="mean")
         wide = wide[_order(wide.columns)]
         wide.index = [f"fold {f}" for f in wide.index]
         folds = wide.copy()
@@ -54,11 +55,11 @@ def accuracy_wide(table: pd.DataFrame, *, mixup: bool = False, metric: str = "ac
 
 
 def mixup_wide(table: pd.DataFrame, *, metric: str = "accuracy") -> pd.DataFrame:
-    """Mixup off vs on: rows (dataset, method), columns per fold, mean and std (accuracy, %)."""
+    """Mixup off vs on: rows (dataset, method), columns per fold (mean over seeds), mean and std (accuracy, %)."""
     rows = table[table["metric"] == metric]
     mixed = rows[rows["mixup"]]["method"].unique()
     rows = rows[rows["method"].isin(mixed)]
-    wide = rows.pivot_table(index=["dataset", "method", "mixup"], columns="fold", values="value", aggfunc="first")
+    wide = rows.pivot_table(index=["dataset", "method", "mixup"], columns="fold", values="value", aggfunc="mean")
     wide.columns = [f"fold {c}" for c in wide.columns]
     folds = list(wide.columns)
     wide["mean"] = wide[folds].mean(axis=1)
@@ -68,12 +69,13 @@ def mixup_wide(table: pd.DataFrame, *, metric: str = "accuracy") -> pd.DataFrame
 
 
 def schedule_table(schedules: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: per dataset and method, each stage's resolution, epochs and peak rates (first fold, mixup off).
+    """Table 1: per dataset and method, each stage's Table 1 rate name, resolution, epochs and peak rates (mixup off).
 
-    Rates chosen per fold (``range_test="every_stage"``) are shown as their median over folds.
+    Rates chosen per fold (``range_test="every_stage"``) are shown as their median over seeds and folds.
     """
     base = schedules[~schedules["mixup"]] if "mixup" in schedules else schedules
-    return (base.groupby(["dataset", "method", "stage", "resolution", "shape", "epochs"], sort=False)
+    keys = ["dataset", "method", "stage"] + (["rate"] if "rate" in base else []) + ["resolution", "shape", "epochs"]
+    return (base.groupby(keys, sort=False)
             [["lr_last_layer", "lr_other_layers"]].median().reset_index())
 
 
@@ -99,9 +101,10 @@ def range_test_table(tests: list[dict]) -> pd.DataFrame:
 
 # --- figures ------------------------------------------------------------------------------------
 def plot_boxplots(table: pd.DataFrame, *, metric: str = "accuracy", mixup: bool = False, titles: dict | None = None):
-    """Figs. 2 and 3: per dataset, the distribution over held-out folds of each method's accuracy (%).
+    """Figs. 2 (UrbanSound8K) and 3 (ESC-50): per dataset, the distribution of each method's accuracy (%).
 
-    Boxes as matplotlib draws them (median, quartiles, 1.5 IQR whiskers) with every fold as a dot.
+    Boxes as matplotlib draws them (median, quartiles, 1.5 IQR whiskers) over every replicate
+    (seed x held-out fold), each a dot.
     """
     import matplotlib.pyplot as plt
 
@@ -116,7 +119,9 @@ def plot_boxplots(table: pd.DataFrame, *, metric: str = "accuracy", mixup: bool 
         for k, v in enumerate(values, start=1):
             ax.scatter(np.full(len(v), k) + np.linspace(-0.08, 0.08, len(v)), v, s=14, color="tab:blue", zorder=3)
         folds = sorted(part["fold"].unique())
-        ax.set_title((titles or {}).get(dataset, f"{dataset} (folds {', '.join(map(str, folds))})"), fontsize=10)
+        fig_no = "Fig. 2" if dataset == "urbansound8k" else "Fig. 3"
+        ax.set_title((titles or {}).get(dataset, f"{fig_no}: {dataset} (folds {', '.join(map(str, folds))})"),
+                     fontsize=10)
         ax.set_ylabel("held-out fold accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

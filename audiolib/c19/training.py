@@ -3,11 +3,14 @@
 Methods (:data:`METHODS`):
 
 ``baseline``
-    ResNet-34 on R3 images for ``sum(epochs)`` epochs, one 1cycle policy, one rate for all layers.
+    ResNet-34 on R3 images in the three stages of Table 1: all layers at lambda_1 for 20 epochs;
+    the last layer at lambda_2 and the others at lambda_2 / 3 for 50; the last layer at lambda_3
+    and the others at lambda_3 / 3 for 120 (190 epochs).
 ``mel``
-    three stages R1 -> R2 -> R3 with R1 and R2 computed with fewer mel filters and a shorter
-    audio extract; stage 1 one rate for all layers, stages 2 and 3 the last layer at lambda and
-    the others at lambda / 3 (``body_lr_factor``).
+    two stages at each resolution R1 -> R2 -> R3 (20 + 20, 20 + 20, 20 + 70 epochs: 170), R1 and
+    R2 computed with fewer mel filters and a shorter audio extract; the first stage of each
+    resolution trains all layers at lambda_1Rk, the second the last layer at lambda_2Rk and the
+    others at lambda_2Rk / 3 (``body_lr_factor``).
 ``resize``
     the same stages with R1 and R2 bilinearly resized from the R3 image.
 ``mel+resize``
@@ -28,20 +31,27 @@ weights so far that the evaluated model is near chance even on its training data
 ``bn_recalibration > 0`` re-estimates them on a few training batches before each evaluation
 (:func:`recalibrate_batchnorm`). It is off in the ``full`` profile, as in the paper.
 
-lambda (``max_lr``) per stage: given, or picked by Smith's range test
-(:func:`audiolib.schedules.lr_range_test`, a tenth of the rate at the smallest smoothed loss),
-either ``"once"`` per dataset and (resolution, rate split) from a fresh model on the first
-held-out fold's training clips and reused for every fold and method, or ``"every_stage"``
-before each stage from the weights that stage starts from.
+lambda (``max_lr``) per stage (``C19Config.lr_policy``): ``"table1"`` (default) the paper's
+Table 1 for the dataset (:func:`audiolib.c19.paper.rate_column`: ESC-10 and the synthetic corpus
+take ESC-50's column); ``"fixed"`` one rate ``lr`` everywhere; ``"range_test"`` Smith's range
+test (:func:`audiolib.schedules.lr_range_test`) read as the paper reads it: "the largest value
+that achieves a stable reduction in loss" (:func:`largest_stable_lr`), either ``"once"`` per
+dataset and (resolution, rate split) from a fresh model on the first held-out fold's training
+clips and reused for every fold and method, or ``"every_stage"`` before each stage from the
+weights that stage starts from.
 
->>> cfg = C19Config(epochs=(1, 1, 1), width=0.0625, lr=1e-3)            # doctest: +SKIP
+``epoch_scale`` multiplies every stage's epochs (at least 1 each), keeping the stage structure:
+the reduced profiles train the same schedule, shorter.
+
+>>> cfg = C19Config(epoch_scale=0.05, width=0.0625)                     # doctest: +SKIP
 >>> table, details = cross_validate(data, images, cfg, test_folds=[1])   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -49,18 +59,25 @@ import pandas as pd
 import torch
 
 from audiolib.metrics import accuracy
+
+from . import paper
 from audiolib.schedules import RangeTest, Stage, discriminative_groups, lr_range_test, one_cycle
 from audiolib.train import TrainConfig, fit, predict, resolve_device, seed_everything
 
 from .data import C19Data
 from .preprocess import RESOLUTIONS, resize_images
 
-__all__ = ["METHODS", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "build_model",
+__all__ = ["METHODS", "LR_POLICIES", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "build_model",
+           "scaled_epochs", "largest_stable_lr", "stage_rates",
            "recalibrate_batchnorm",
            "train_method", "cross_validate", "choose_lrs", "FoldRun", "CVResult"]
 
 METHODS = ("baseline", "mel", "resize", "mel+resize")
 RANGE_TESTS = ("once", "every_stage")
+LR_POLICIES = ("table1", "fixed", "range_test")
+#: Table 1's stages: (rate name, resolution, body_lr_factor is 1/3?) per kind of method
+BASELINE_STAGES = (("lambda_1", "R3", False), ("lambda_2", "R3", True), ("lambda_3", "R3", True))
+PROGRESSIVE_STAGES = tuple((f"lambda_{k}R{r}", f"R{r}", k == 2) for r in (1, 2, 3) for k in (1, 2))
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -69,12 +86,16 @@ class C19Config:
     """Everything the C19 training varies.
 
     Attributes:
-        epochs: epochs of the R1, R2 and R3 stages; the baseline trains ``sum(epochs)`` at R3.
-        lr: lambda for every stage; ``None`` picks it by range test (``range_test``).
+        epoch_scale: every stage of Table 1 trains ``max(1, round(epochs * epoch_scale))``
+            epochs (1: the paper's 190 / 170 epochs).
+        lr_policy: ``"table1"`` (the paper's rates for the dataset), ``"fixed"`` (``lr``
+            everywhere) or ``"range_test"``.
+        lr: the rate of ``lr_policy="fixed"``.
         range_test: ``"once"`` or ``"every_stage"`` (see the module docstring).
         range_test_steps: steps of each range test.
         range_test_bounds: its first and last rate (exponential in between).
-        body_lr_factor: rate of all but the last layer in stages 2 and 3, relative to lambda.
+        body_lr_factor: rate of all but the last layer in the second stage at each resolution
+            (and the baseline's stages 2 and 3), relative to lambda (the paper: 1/3).
         cycle: :func:`audiolib.schedules.one_cycle_value` arguments (fastai's defaults).
         model, width, in_chans: ``create_model(model, classes, width=..., in_chans=...)``;
             ``in_chans=3`` feeds three identical channels.
@@ -85,11 +106,14 @@ class C19Config:
         bn_recalibration: before each evaluation, re-estimate the batch-norm statistics on this
             many training batches (:func:`recalibrate_batchnorm`; 0 = off, as in the paper). For
             the reduced CPU schedules, whose few large steps leave the running averages behind.
+        speed: extra :class:`audiolib.train.TrainConfig` switches (``amp``, ``channels_last``,
+            ``compile``), e.g. :func:`audiolib.train.speed_switches`.
         seed: the model of fold ``k`` is initialised from ``seed * 1000 + k`` for every method.
         device: ``auto`` / ``cpu`` / ``cuda``.
     """
 
-    epochs: tuple[int, int, int] = (20, 20, 20)
+    epoch_scale: float = 1.0
+    lr_policy: str = "table1"
     lr: float | None = None
     range_test: str = "once"
     range_test_steps: int = 100
@@ -105,14 +129,17 @@ class C19Config:
     weight_decay: float = 0.1
     mixup_alpha: float = 0.4
     bn_recalibration: int = 0
+    speed: dict = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
 
     def __post_init__(self):
-        if len(self.epochs) != 3 or any(not isinstance(e, int) or e < 1 for e in self.epochs):
-            raise ValueError(f"C19Config.epochs must be three positive ints (R1, R2, R3), got {self.epochs!r}")
-        if self.lr is not None and self.lr <= 0:
-            raise ValueError(f"C19Config.lr must be > 0 or None (range test), got {self.lr}")
+        if not self.epoch_scale > 0:
+            raise ValueError(f"C19Config.epoch_scale must be > 0, got {self.epoch_scale}")
+        if self.lr_policy not in LR_POLICIES:
+            raise ValueError(f"C19Config.lr_policy must be one of {LR_POLICIES}, got {self.lr_policy!r}")
+        if self.lr_policy == "fixed" and (self.lr is None or self.lr <= 0):
+            raise ValueError(f"C19Config.lr must be > 0 with lr_policy='fixed', got {self.lr}")
         if self.range_test not in RANGE_TESTS:
             raise ValueError(f"C19Config.range_test must be one of {RANGE_TESTS}, got {self.range_test!r}")
         if self.in_chans not in (1, 3):
@@ -125,21 +152,47 @@ class C19Config:
             raise ValueError(f"C19Config.bn_recalibration must be >= 0 batches, got {self.bn_recalibration}")
         if self.mixup_alpha <= 0:
             raise ValueError(f"C19Config.mixup_alpha must be > 0, got {self.mixup_alpha}")
+        unknown = set(self.speed) - {"amp", "channels_last", "compile"}
+        if unknown:
+            raise ValueError(f"C19Config.speed: unknown switches {sorted(unknown)}; allowed: amp, channels_last, compile")
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def stage_plan(method: str, config: C19Config) -> list[Stage]:
-    """Our reading of the paper's Table 1: the stages of ``method`` (``max_lr`` still unset)."""
+def scaled_epochs(epochs: int, scale: float) -> int:
+    """``max(1, round(epochs * scale))``, halves rounded up (the stage structure survives any scale).
+
+    >>> [scaled_epochs(e, 0.05) for e in (20, 50, 120, 70)]
+    [1, 3, 6, 4]
+    """
+    return max(1, int(math.floor(epochs * scale + 0.5)))
+
+
+def stage_plan(method: str, config: C19Config) -> list[tuple[str, Stage]]:
+    """The stages of ``method`` as Table 1 writes them: ``[(rate name, Stage), ...]`` (``max_lr`` unset).
+
+    Baseline: three stages at R3 (``lambda_1`` all layers, 20 epochs; ``lambda_2`` last layer and
+    ``lambda_2 / 3`` the others, 50; ``lambda_3`` likewise, 120). Progressive methods: at R1, R2
+    and R3 in turn, a stage of all layers at ``lambda_1Rk`` (20 epochs) and one of the last layer
+    at ``lambda_2Rk`` and the others at a third of it (20, 20 and 70 epochs). Every epoch count is
+    scaled by ``config.epoch_scale``.
+    """
     if method not in METHODS:
         raise ValueError(f"C19: method {method!r} unknown; allowed: {', '.join(METHODS)}")
-    if method == "baseline":
-        return [Stage("R3", int(sum(config.epochs)), None, 1.0, dict(config.cycle))]
-    e1, e2, e3 = config.epochs
-    f = config.body_lr_factor
-    return [Stage("R1", e1, None, 1.0, dict(config.cycle)), Stage("R2", e2, None, f, dict(config.cycle)),
-            Stage("R3", e3, None, f, dict(config.cycle))]
+    plan = BASELINE_STAGES if method == "baseline" else PROGRESSIVE_STAGES
+    return [(name, Stage(res, scaled_epochs(paper.TABLE1_EPOCHS[name], config.epoch_scale), None,
+                         config.body_lr_factor if split else 1.0, dict(config.cycle)))
+            for name, res, split in plan]
+
+
+def stage_rates(dataset: str, config: C19Config) -> dict[str, float] | None:
+    """lambda of every Table 1 stage name for ``dataset`` under ``config.lr_policy`` (``None``: range test)."""
+    if config.lr_policy == "table1":
+        return dict(paper.TABLE1_RATES[paper.rate_column(dataset)])
+    if config.lr_policy == "fixed":
+        return {name: float(config.lr) for name in paper.RATE_NAMES}
+    return None
 
 
 # --- datasets -----------------------------------------------------------------------------------
@@ -269,12 +322,40 @@ def _accuracy_fn(device, recalibrate: ImageSet | None = None, batches: int = 0, 
     return evaluate
 
 
+def largest_stable_lr(lrs, smoothed, *, window: int | None = None, skip_start: int | None = None) -> float:
+    """The paper's reading of the range test: "the largest value that achieves a stable reduction in loss".
+
+    The largest rate ``lrs[i]`` from which the smoothed loss keeps falling for the next
+    ``window`` points (default: a twentieth of the curve, at least 2) and has not yet reached its
+    minimum; the first ``skip_start`` points (default a tenth), dominated by the first batches'
+    noise, are not candidates. Falls back to a tenth of the rate at the smallest loss when the
+    loss never falls steadily.
+
+    >>> import numpy as np
+    >>> lrs = np.logspace(-6, 0, 61); loss = np.r_[np.linspace(2, 1, 40), np.linspace(1, 5, 21)]
+    >>> float(f"{largest_stable_lr(lrs, loss):.2g}")
+    0.0001
+    """
+    lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
+    n = len(lrs)
+    if n != len(smoothed) or n < 4:
+        raise ValueError(f"largest_stable_lr: need >= 4 matching (lr, loss) points, got {n} and {len(smoothed)}")
+    window = max(2, n // 20) if window is None else int(window)
+    skip = n // 10 if skip_start is None else int(skip_start)
+    i_min = int(np.nanargmin(smoothed[skip:])) + skip
+    stable = [i for i in range(skip, i_min - window + 1) if np.all(np.diff(smoothed[i:i + window + 1]) < 0)]
+    return float(lrs[max(stable)]) if stable else float(lrs[i_min]) / 10.0
+
+
 def _range_test(model, train: ImageSet, stage: Stage, config: C19Config, seed: int, device) -> RangeTest:
     start, end = config.range_test_bounds
-    return lr_range_test(model, train, start_lr=start, end_lr=end, steps=config.range_test_steps,
+    test = lr_range_test(model, train, start_lr=start, end_lr=end, steps=config.range_test_steps,
                          batch_size=min(config.batch_size, len(train)),
                          optimizer="adamw", weight_decay=config.weight_decay, loss="softmax_ce",
                          param_groups=discriminative_groups(1.0, stage.body_lr_factor), seed=seed, device=device)
+    test.suggestion = largest_stable_lr(test.curve["lr"], test.curve["smoothed"])
+    test.rule = "largest rate with a stable reduction in loss"
+    return test
 
 
 # --- one fold, one method -----------------------------------------------------------------------
@@ -292,12 +373,13 @@ class FoldRun:
 
 def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, test_idx: np.ndarray,
                  method: str, config: C19Config, *, fold: int, mixup: bool = False,
-                 lrs: dict[tuple[str, float], float] | None = None) -> FoldRun:
+                 lrs: dict | None = None) -> FoldRun:
     """Train ``method`` on ``train_idx`` and evaluate on ``test_idx`` (the held-out fold ``fold``).
 
     Args:
-        lrs: lambda per ``(resolution, body_lr_factor)``; needed unless ``config.lr`` is set or
-            ``config.range_test == "every_stage"``.
+        lrs: lambda per Table 1 rate name (``"lambda_1"``, ``"lambda_2R1"``...) or, from
+            :func:`choose_lrs`, per ``(resolution, body_lr_factor)``; default: the rates of
+            ``config.lr_policy`` for this dataset. Not needed with ``range_test="every_stage"``.
     """
     device = resolve_device(config.device)
     k = len(data.classes)
@@ -306,34 +388,37 @@ def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.n
     n_clips = len(train_idx)
     batch = min(config.batch_size, n_clips)
     steps_per_epoch = max(1, n_clips // batch)
-    last = None
-    for s, stage in enumerate(stage_plan(method, config)):
+    if lrs is None:
+        lrs = stage_rates(data.name, config)
+    best = last = float("nan")
+    for s, (name, stage) in enumerate(stage_plan(method, config)):
         parts = stage_images(images, method, stage.tag)
         train = _imageset(parts, train_idx, data.labels, k, config.in_chans)
         val = _imageset(parts, test_idx, data.labels, k, config.in_chans)
-        if config.lr is not None:
-            lam = config.lr
-        elif config.range_test == "every_stage":
+        if config.lr_policy == "range_test" and config.range_test == "every_stage":
             test = _range_test(model, train, stage, config, config.seed * 1000 + fold, device)
             lam = test.suggestion
             tests.append({"stage": s, "tag": stage.tag, "body_lr_factor": stage.body_lr_factor, "test": test})
+        elif lrs is not None and name in lrs:
+            lam = lrs[name]
+        elif lrs is not None and (stage.tag, stage.body_lr_factor) in lrs:
+            lam = lrs[(stage.tag, stage.body_lr_factor)]
         else:
-            key = (stage.tag, stage.body_lr_factor)
-            if lrs is None or key not in lrs:
-                raise ValueError(f"train_method: no learning rate for {key}; run choose_lrs first or set config.lr")
-            lam = lrs[key]
+            raise ValueError(f"train_method: no learning rate for stage {name} ({stage.tag}); run choose_lrs first "
+                             "or use lr_policy 'table1' or 'fixed'")
         stage = stage.with_lr(lam)
-        stages.append(stage)
+        stages.append((name, stage))
         source = MixupSet(train, config.mixup_alpha, seed=config.seed * 1000 + fold * 10 + s) if mixup else train
         train_config = TrainConfig(
             steps=stage.epochs * steps_per_epoch, batch_size=batch, lr=lam, optimizer="adamw",
             weight_decay=config.weight_decay, loss="softmax_ce", scheduler=one_cycle(**stage.cycle),
             param_groups=discriminative_groups(lam, stage.body_lr_factor), seed=config.seed * 1000 + fold * 10 + s,
-            device=str(device), eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False)
+            device=str(device), eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False,
+            **config.speed)
         evaluate = _accuracy_fn(device, train, config.bn_recalibration, batch)
         result = fit(model, source, train_config, val_set=val, evaluate_fn=evaluate)
         seconds += result.train_seconds
-        h = result.history.assign(stage=s, tag=stage.tag)
+        h = result.history.assign(stage=s, tag=stage.tag, rate=name)
         histories.append(h)
         last = h["val_accuracy"].dropna().iloc[-1]
         best = result.best["accuracy"]
@@ -344,23 +429,24 @@ def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.n
 
 # --- learning rates -----------------------------------------------------------------------------
 def choose_lrs(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, methods, config: C19Config,
-               ) -> tuple[dict[tuple[str, float], float], list[dict]]:
+               ) -> tuple[dict, list[dict]]:
     """Range tests from a fresh model, one per (resolution, rate split) the ``methods`` need.
 
     R1 and R2 use the mel images (the representation the range test sees first in the paper's
     progressive runs); the result is reused for every fold and method (``range_test="once"``).
+    Returns ``({(resolution, body_lr_factor): lambda}, tests)``; with ``lr_policy`` ``"table1"``
+    or ``"fixed"``, that policy's ``{rate name: lambda}`` and no tests.
     """
+    fixed = stage_rates(data.name, config)
+    if fixed is not None:
+        return fixed, []
     device = resolve_device(config.device)
-    keys = []
+    keys = {}
     for m in methods:
-        for st in stage_plan(m, config):
-            if (st.tag, st.body_lr_factor) not in [(t, f) for t, f, _ in keys]:
-                keys.append((st.tag, st.body_lr_factor, st))
+        for _, st in stage_plan(m, config):
+            keys.setdefault((st.tag, st.body_lr_factor), st)
     lrs, tests = {}, []
-    for tag, factor, stage in keys:
-        if config.lr is not None:
-            lrs[(tag, factor)] = config.lr
-            continue
+    for (tag, factor), stage in keys.items():
         train = _imageset([images[tag]], train_idx, data.labels, len(data.classes), config.in_chans)
         model = build_model(len(data.classes), config, config.seed * 1000)
         test = _range_test(model, train, stage, config, config.seed, device)
@@ -375,12 +461,13 @@ class CVResult:
     """What :func:`cross_validate` returns.
 
     Attributes:
-        table: tidy rows ``dataset, fold, method, mixup, metric, value, n_train, n_test, train_folds``
-            with metrics ``accuracy``, ``accuracy_last_epoch``, ``train_seconds``.
+        table: tidy rows ``dataset, seed, fold, method, mixup, metric, value, n_train, n_test,
+            train_folds`` with metrics ``accuracy``, ``accuracy_last_epoch``, ``train_seconds``.
         histories: per-step training history of every run (``val_accuracy`` at epoch ends).
-        schedules: one row per (method, fold, mixup, stage): tag, epochs, lr_last, lr_body.
+        schedules: one row per (seed, fold, method, mixup, stage): rate name, resolution, epochs,
+            lr_last_layer, lr_other_layers.
         range_tests: ``{"dataset", "fold", "method", "tag", "body_lr_factor", "test"}`` dicts.
-        test_folds, train_folds: the folds used.
+        test_folds, folds_present: the folds used; seeds: the seeds.
         seconds: wall time.
     """
 
@@ -391,15 +478,20 @@ class CVResult:
     test_folds: list[int]
     folds_present: list[int]
     seconds: float
+    seeds: list[int] = field(default_factory=lambda: [0])
 
 
 def cross_validate(data: C19Data, images: dict[str, torch.Tensor], config: C19Config, *,
-                   methods=METHODS, mixup_methods=(), test_folds=None, progress: bool = True) -> CVResult:
-    """Held-out-fold cross-validation of ``methods`` (mixup off) and ``mixup_methods`` (mixup on).
+                   methods=METHODS, mixup_methods=(), test_folds=None, seeds=None, progress: bool = True) -> CVResult:
+    """Held-out-fold cross-validation of ``methods`` (mixup off) and ``mixup_methods`` (mixup on), per seed.
+
+    Every method of a (seed, fold) starts from the same initial weights (``seed * 1000 + fold``),
+    so the methods' differences are paired by replicate.
 
     Args:
         test_folds: the folds held out in turn (default: every fold present); each is tested
             against a model trained on all other folds present.
+        seeds: the seeds (default ``[config.seed]``).
     """
     from tqdm.auto import tqdm
 
@@ -414,34 +506,41 @@ def cross_validate(data: C19Data, images: dict[str, torch.Tensor], config: C19Co
     absent = sorted(set(test_folds) - set(present))
     if absent:
         raise ValueError(f"C19: test folds {absent} have no clips in {data.name} here; folds present: {present}")
+    seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
+    if not seeds or any(s < 0 for s in seeds):
+        raise ValueError(f"C19: seeds must be a non-empty list of ints >= 0, got {seeds}")
     start = time.time()
     runs = [(m, False) for m in methods] + [(m, True) for m in mixup_methods]
     lrs, tests = None, []
-    if config.lr is None and config.range_test == "once":
+    if config.lr_policy == "range_test" and config.range_test == "once":
         first_train = np.flatnonzero(data.folds != test_folds[0])
         lrs, once = choose_lrs(data, images, first_train, list(dict.fromkeys(m for m, _ in runs)), config)
         tests += [{"dataset": data.name, "fold": test_folds[0], "method": "any", **t} for t in once]
     rows, histories, schedules = [], [], []
-    bar = tqdm(total=len(test_folds) * len(runs), desc=f"C19 {data.name}", disable=not progress, leave=False)
-    for fold in test_folds:
-        test_idx = np.flatnonzero(data.folds == fold)
-        train_idx = np.flatnonzero(data.folds != fold)
-        train_folds = ",".join(str(f) for f in present if f != fold)
-        for method, mixup in runs:
-            run = train_method(data, images, train_idx, test_idx, method, config, fold=fold, mixup=mixup, lrs=lrs)
-            common = {"dataset": data.name, "fold": fold, "method": method, "mixup": mixup,
-                      "n_train": len(train_idx), "n_test": len(test_idx), "train_folds": train_folds}
-            rows += [{**common, "metric": "accuracy", "value": run.accuracy},
-                     {**common, "metric": "accuracy_last_epoch", "value": run.accuracy_last_epoch},
-                     {**common, "metric": "train_seconds", "value": run.train_seconds}]
-            histories.append(run.history.assign(dataset=data.name, fold=fold, method=method, mixup=mixup))
-            for s, st in enumerate(run.stages):
-                schedules.append({"dataset": data.name, "fold": fold, "method": method, "mixup": mixup, "stage": s + 1,
-                                  "resolution": st.tag, "shape": "x".join(map(str, RESOLUTIONS[st.tag].shape)),
-                                  "epochs": st.epochs, "lr_last_layer": st.max_lr,
-                                  "lr_other_layers": st.max_lr * st.body_lr_factor})
-            tests += [{"dataset": data.name, "fold": fold, "method": method, **t} for t in run.range_tests]
-            bar.update(1)
+    bar = tqdm(total=len(seeds) * len(test_folds) * len(runs), desc=f"C19 {data.name}", disable=not progress,
+               leave=False)
+    for seed in seeds:
+        cfg = replace(config, seed=seed)
+        for fold in test_folds:
+            test_idx = np.flatnonzero(data.folds == fold)
+            train_idx = np.flatnonzero(data.folds != fold)
+            train_folds = ",".join(str(f) for f in present if f != fold)
+            for method, mixup in runs:
+                run = train_method(data, images, train_idx, test_idx, method, cfg, fold=fold, mixup=mixup, lrs=lrs)
+                common = {"dataset": data.name, "seed": seed, "fold": fold, "method": method, "mixup": mixup,
+                          "n_train": len(train_idx), "n_test": len(test_idx), "train_folds": train_folds}
+                rows += [{**common, "metric": "accuracy", "value": run.accuracy},
+                         {**common, "metric": "accuracy_last_epoch", "value": run.accuracy_last_epoch},
+                         {**common, "metric": "train_seconds", "value": run.train_seconds}]
+                histories.append(run.history.assign(dataset=data.name, seed=seed, fold=fold, method=method,
+                                                    mixup=mixup))
+                for s, (name, st) in enumerate(run.stages):
+                    schedules.append({"dataset": data.name, "seed": seed, "fold": fold, "method": method,
+                                      "mixup": mixup, "stage": s + 1, "rate": name, "resolution": st.tag,
+                                      "shape": "x".join(map(str, RESOLUTIONS[st.tag].shape)), "epochs": st.epochs,
+                                      "lr_last_layer": st.max_lr, "lr_other_layers": st.max_lr * st.body_lr_factor})
+                tests += [{"dataset": data.name, "fold": fold, "method": method, **t} for t in run.range_tests]
+                bar.update(1)
     bar.close()
     return CVResult(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), pd.DataFrame(schedules), tests,
-                    list(test_folds), present, time.time() - start)
+                    list(test_folds), present, time.time() - start, seeds)
