@@ -254,7 +254,10 @@ def embed_clipset(model: nn.Module, clips, *, frames: int = 10, pca: PCAParams |
     manifest = clips.manifest
     folds = manifest["fold"].to_numpy() if "fold" in manifest else (
         manifest["split"].to_numpy() if "split" in manifest else None)
-    hop = 0.96
+    from audiolib.features import get_config
+
+    config = get_config(feature_config) if isinstance(feature_config, str) else feature_config
+    hop = config.patch_step * config.hop_length / config.sample_rate
     data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), names, codes,
                         n_frames, np.zeros(len(manifest)), n_frames * hop, folds, name=clips.name,
                         description=f"128-d embeddings ({type(model).__name__}, VGGish post-processing) of "
@@ -333,7 +336,12 @@ def load_embedding_model(path: str | Path, *, device: str | torch.device | None 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # weights_only: a checkpoint holding code is refused, not run
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle, zip and format errors alike
+        raise ValueError(f"checkpoint {path} cannot be read as an audiolib checkpoint ({type(exc).__name__}): it is "
+                         f"damaged, from another program, or holds objects other than tensors (which are never "
+                         f"loaded); write it with audiolib.embeddings.save_embedding_model") from None
     extra = payload.get("extra", {}) if isinstance(payload, dict) else {}
     if "model_name" not in extra:
         raise ValueError(f"checkpoint {path} does not say which model it holds (no extra.model_name); "

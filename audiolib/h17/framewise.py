@@ -174,3 +174,79 @@ def recording(path: str = "", *, seconds: float = 60.0, seed: int = 0, fine_per_
     waveform, sr, events = long_recording(seconds=seconds, seed=seed, **kw)
     return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
                                   f"default-corpus sound families)")
+
+
+# --- long recordings, streamed ------------------------------------------------------------------
+def stream_framewise(model: nn.Module, path: str | Path, *, classes: Sequence[str],
+                     class_names: Sequence[str] | None = None, config: LogMelConfig | str | dict = "vggish",
+                     hop_frames: int | None = None, device="auto", batch_size: int = 256,
+                     chunk_seconds: float = 60.0, max_plot_frames: int = 4000) -> Framewise:
+    """:func:`framewise_scores` of an audio file read in chunks: memory does not grow with its length.
+
+    The file is decoded ``chunk_seconds`` at a time (plus one patch of overlap), each chunk is
+    resampled to the front end's rate, cut into the patches that start in it and scored. At the
+    front end's own rate the scores equal those of the whole recording at once; at another rate
+    they differ only by the resampler's edge effects at chunk boundaries. The spectrogram kept
+    for the plot is averaged over time to at most ``max_plot_frames`` frames
+    (``Framewise.frame_seconds`` says the pooled hop): an hour at 16 kHz keeps 4000 x 64 values.
+
+    Raises:
+        AudioError naming the file when it is not readable audio; ValueError when it is shorter
+        than one patch.
+
+    >>> result = stream_framewise(model, "hour.wav", classes=names)            # doctest: +SKIP
+    """
+    import soundfile as sf
+
+    from ..audio import info, resample
+
+    config = _config(config)
+    head = info(path)
+    sr, rate = head.sample_rate, config.sample_rate
+    hop = hop_frames or config.patch_step
+    if hop < 1:
+        raise ValueError(f"stream_framewise: hop_frames must be >= 1, got {hop}")
+    n_target = int(round(head.frames * rate / sr))
+    n_frames = config.num_frames(n_target)
+    if n_frames < config.patch_frames:
+        raise ValueError(f"{path}: {head.duration:.2f} s long, shorter than one "
+                         f"{config.patch_frames * config.hop_length / rate:.2f} s patch")
+    n_patches = 1 + (n_frames - config.patch_frames) // hop
+    step = hop * config.hop_length                                   # target samples between patches
+    span = config.win_length + (config.patch_frames - 1) * config.hop_length
+    per_chunk = max(1, int(chunk_seconds * rate) // step)
+    pool = max(1, -(-n_frames // max_plot_frames))
+    margin = 0 if sr == rate else int(np.ceil(64 * sr / rate))      # resampler context on each side
+    scores, pooled, carry = [], [], None
+    with sf.SoundFile(str(path)) as fh:
+        for p0 in range(0, n_patches, per_chunk):
+            p1 = min(n_patches, p0 + per_chunk)
+            a, b = p0 * step, (p1 - 1) * step + span                  # target samples of these patches
+            last = p1 == n_patches
+            if last:
+                b = max(b, n_target)
+            src_a = max(0, int(np.floor(a * sr / rate)) - margin)
+            src_b = min(head.frames, int(np.ceil(b * sr / rate)) + margin)
+            fh.seek(src_a)
+            block = torch.from_numpy(fh.read(src_b - src_a, dtype="float32", always_2d=True).T.copy()).mean(0)
+            if sr != rate:
+                block = resample(block, sr, rate)
+                offset = int(round(a - src_a * rate / sr))
+                block = block[offset:offset + (b - a)]
+            spec = log_mel(block, rate, config)
+            patches = frame_patches(spec, config.patch_frames, hop)[: p1 - p0]
+            scores.append(_train.predict(model, patches.unsqueeze(1), batch_size=batch_size, device=device))
+            own = spec if last else spec[: (p1 - p0) * hop]           # each spectrogram frame once
+            carry = own if carry is None else torch.cat([carry, own])
+            whole = (carry.shape[0] // pool) * pool
+            pooled.append(carry[:whole].reshape(-1, pool, carry.shape[1]).mean(1))
+            carry = carry[whole:]
+    if carry is not None and carry.shape[0]:
+        pooled.append(carry.mean(0, keepdim=True))
+    scores = np.concatenate(scores)
+    if scores.shape[1] != len(classes):
+        raise ValueError(f"the model has {scores.shape[1]} outputs but {len(classes)} classes were given")
+    frame_s = config.hop_length / rate
+    start = np.arange(len(scores)) * hop * frame_s
+    return Framewise(start, start + config.patch_frames * frame_s, scores, list(classes),
+                     list(class_names or classes), torch.cat(pooled).numpy(), frame_s * pool)
