@@ -121,8 +121,8 @@ def test_fusion_forward_equals_the_tables_written_out():
         torch.testing.assert_close(model(x), _reference_fusion(model, spec, emb), rtol=1e-9, atol=1e-9)
         other = model(pack_inputs(spec, emb + 1.0))
     assert not torch.allclose(other, model(x))  # the VGGish input matters
-    with pytest.raises(ValueError, match="mel bands must equal"):
-        pack_inputs(torch.zeros(1, 64, 862), torch.zeros(1, 10, 128))
+    with pytest.raises(ValueError, match="expected spec"):
+        pack_inputs(torch.zeros(1, 128, 862), torch.zeros(2, 10, 128))  # batch sizes differ
 
 
 # --- VGGish -------------------------------------------------------------------------------------
@@ -359,6 +359,11 @@ def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path):
     config = t19.T19Config(width=0.125, epochs=1, fine_epochs=1, batch_size=8, patience=0, device="cpu")
     results = t19.run_variants(inputs, ["hierarchical"], config, tmp_path, log=lambda *_: None)
     assert set(results["variant"]) == {"fusion_37", "hierarchical"}  # the coarse model is reported too
+    # two real checkpoints of the single model, each scored at both levels; the hierarchical uses the best-coarse one
+    assert set(results[results.variant == "fusion_37"]["checkpoint"]) == {"best coarse", "best fine"}
+    assert set(results[results.variant == "hierarchical"]["checkpoint"]) == {"best coarse"}
+    assert (results.groupby(["variant", "checkpoint"])["level"].nunique() == 2).all()
+    assert set(results["seed"]) == {0}
     assert set(results["metric"]) == {"micro_auprc", "micro_f1", "macro_auprc"} and results["value"].between(0, 1).all()
     test_rows = inputs.rows("test", originals_only=True)
     for name in results["submission"].unique():
@@ -369,17 +374,18 @@ def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path):
         values = table.drop(columns="audio_filename").to_numpy()
         assert ((values >= 0) & (values <= 1)).all()
     # the file path and the in-memory path give the same official numbers
-    sub = pd.read_csv(tmp_path / "synthetic_fusion_37.csv")
+    sub = pd.read_csv(tmp_path / "synthetic_seed0_fusion_37_best_coarse.csv")
     fine_cols, coarse_cols = sonyc_columns(inputs.taxonomy, "fine"), sonyc_columns(inputs.taxonomy, "coarse")
     direct = t19.official_metrics(sub[fine_cols].to_numpy(), sub[coarse_cols].to_numpy(), inputs, test_rows)
-    mine = results[results.variant == "fusion_37"].set_index(["level", "metric"])["value"]
+    mine = results[(results.variant == "fusion_37") & (results.checkpoint == "best coarse")].set_index(
+        ["level", "metric"])["value"]
     for level in ("fine", "coarse"):
         for metric in ("micro_auprc", "micro_f1", "macro_auprc"):
             assert mine[(level, metric)] == pytest.approx(direct[f"{metric}_{level}"], abs=1e-12)
     # the hierarchical submission keeps the coarse model's coarse scores
-    hier = pd.read_csv(tmp_path / "synthetic_hierarchical.csv")
+    hier = pd.read_csv(tmp_path / "synthetic_seed0_hierarchical_best_coarse.csv")
     assert np.array_equal(hier[coarse_cols].to_numpy(), sub[coarse_cols].to_numpy())
     wide = t19.tables_3_4(pd.concat([results, t19.reference_rows()], ignore_index=True))
-    assert ("fine", "micro_auprc") in wide.columns and len(wide) == 4
+    assert ("fine", "micro_auprc") in wide.columns and len(wide) == 3 + 5  # ours: 2 + 1 arms; the report: 5 rows
     with pytest.raises(ValueError, match="VARIANTS: unknown"):
         t19.run_variants(inputs, ["fusion_99"], config, tmp_path)

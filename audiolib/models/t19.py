@@ -33,6 +33,13 @@ holding the ten 128-d VGGish embeddings (:func:`pack_inputs`, :func:`unpack_inpu
 ``width`` scales every channel and hidden width (1.0 = the paper's; the 1280-d VGGish input
 stays). At width 1 the bilinear layer alone holds 256 x 1280 x 512 = 168 M weights, as theirs.
 
+A quirk of the report: sec. 4.1's text says the 256-d CNN output and the 1280 VGGish values are
+"concatenated to yield a 1536-dimensional vector" followed by three fully-connected layers, while
+its Table 2 names a bilinear first layer. ``fusion="bilinear"`` (default) follows Table 2 and the
+authors' code; ``fusion="concat"`` follows the text. With 1024-d YAMNet embeddings
+(``embedding_dim=1024``: 10 x 1024 = 10240 values) a bilinear layer would hold 256 x 10240 x 512
+= 1.3 G weights at width 1, so the YAMNet branch uses the concatenation.
+
 >>> m = t19_fusion(num_classes=37, width=0.25)
 >>> m(m.example_input(2)).shape
 torch.Size([2, 37])
@@ -48,12 +55,13 @@ from .base import scaled
 from .registry import register_model
 
 __all__ = ["CNN_BLOCKS", "T19CNN", "T19Classifier", "T19Fusion", "t19_cnn", "t19_fusion", "pack_inputs",
-           "unpack_inputs", "feature_map_sizes", "N_MELS", "N_FRAMES", "VGGISH_FRAMES", "VGGISH_DIM"]
+           "unpack_inputs", "embedding_columns", "feature_map_sizes", "FUSIONS", "N_MELS", "N_FRAMES", "VGGISH_FRAMES", "VGGISH_DIM"]
 
 N_MELS = 128
 N_FRAMES = 862  # 10 s at 44.1 kHz, hop 512, centred frames
 VGGISH_FRAMES = 10  # 0.96 s examples in 10 s
 VGGISH_DIM = 128
+FUSIONS = ("bilinear", "concat")
 
 #: (out channels, kernel, stride, padding, max pool) of the six blocks of Table 1.
 CNN_BLOCKS = (
@@ -204,53 +212,87 @@ class T19Classifier(_T19Base):
         return self._tail(self.fc1(self.cnn(x)))
 
 
+def embedding_columns(frames: int, dim: int, mels: int = N_MELS) -> int:
+    """Columns that ``frames`` embeddings of size ``dim`` take after the spectrogram (:func:`pack_inputs`).
+
+    >>> embedding_columns(10, 128), embedding_columns(10, 1024)
+    (10, 80)
+    """
+    return -(-frames * dim // mels)
+
+
 def pack_inputs(spec: torch.Tensor, vggish: torch.Tensor) -> torch.Tensor:
-    """``spec [B, mels, frames]`` (or ``[B, 1, mels, frames]``) and ``vggish [B, 10, 128]`` ->
-    ``[B, 1, mels, frames + 10]``: embedding ``k`` is column ``frames + k`` (needs mels == 128)."""
+    """``spec [B, mels, frames]`` (or ``[B, 1, mels, frames]``) and embeddings ``[B, n, D]`` ->
+    ``[B, 1, mels, frames + ceil(n * D / mels)]``.
+
+    The ``n`` embeddings, flattened in order and zero-padded to a multiple of ``mels``, fill
+    columns of ``mels`` values after the spectrogram: with ``D == mels`` (VGGish: 10 x 128)
+    embedding ``k`` is column ``frames + k``; a 1024-d YAMNet embedding takes 8 columns.
+    """
     if spec.dim() == 4:
         spec = spec[:, 0]
     if spec.dim() != 3 or vggish.dim() != 3 or spec.shape[0] != vggish.shape[0]:
-        raise ValueError(f"pack_inputs: expected spec [B, mels, frames] and vggish [B, n, 128], got "
+        raise ValueError(f"pack_inputs: expected spec [B, mels, frames] and embeddings [B, n, D], got "
                          f"{tuple(spec.shape)} and {tuple(vggish.shape)}")
-    if spec.shape[1] != vggish.shape[2]:
-        raise ValueError(f"pack_inputs: the spectrogram's {spec.shape[1]} mel bands must equal the embedding "
-                         f"size {vggish.shape[2]}")
-    return torch.cat([spec, vggish.transpose(1, 2).to(spec.dtype)], dim=2).unsqueeze(1)
+    b, n, d = vggish.shape
+    mels = spec.shape[1]
+    cols = embedding_columns(n, d, mels)
+    flat = F.pad(vggish.reshape(b, n * d), (0, cols * mels - n * d))
+    return torch.cat([spec, flat.reshape(b, cols, mels).transpose(1, 2).to(spec.dtype)], dim=2).unsqueeze(1)
 
 
-def unpack_inputs(x: torch.Tensor, vggish_frames: int = VGGISH_FRAMES) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inverse of :func:`pack_inputs`: ``([B, 1, mels, frames], [B, vggish_frames, mels])``."""
-    if x.dim() != 4 or x.shape[1] != 1 or x.shape[3] <= vggish_frames:
-        raise ValueError(f"T19 fusion input must be [batch, 1, 128, frames + {vggish_frames}] "
+def unpack_inputs(x: torch.Tensor, vggish_frames: int = VGGISH_FRAMES,
+                  embedding_dim: int = VGGISH_DIM) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`pack_inputs`: ``([B, 1, mels, frames], [B, vggish_frames, embedding_dim])``."""
+    cols = embedding_columns(vggish_frames, embedding_dim, x.shape[2] if x.dim() == 4 else N_MELS)
+    if x.dim() != 4 or x.shape[1] != 1 or x.shape[3] <= cols:
+        raise ValueError(f"T19 fusion input must be [batch, 1, 128, frames + {cols}] "
                          f"(see pack_inputs), got {tuple(x.shape)}")
-    return x[..., :-vggish_frames], x[..., -vggish_frames:].transpose(2, 3)[:, 0]
+    tail = x[:, 0, :, -cols:].transpose(1, 2).reshape(x.shape[0], -1)[:, :vggish_frames * embedding_dim]
+    return x[..., :-cols], tail.reshape(x.shape[0], vggish_frames, embedding_dim)
 
 
 class T19Fusion(_T19Base):
     """Table 2: CNN features (x) VGGish embeddings through a bilinear layer, then two FC layers.
 
-    Input: the packed tensor of :func:`pack_inputs`, ``[B, 1, 128, frames + vggish_frames]``.
+    Input: the packed tensor of :func:`pack_inputs`, ``[B, 1, 128, frames + columns]``.
+
+    Args:
+        embedding_dim: size of each pretrained embedding (128 for VGGish, 1024 for YAMNet).
+        fusion: ``"bilinear"`` (Table 2: ``Bilinear(256, 1280) -> 512``) or ``"concat"`` (sec. 4.1's
+            text: the two vectors "concatenated to yield a 1536-dimensional vector", then a linear
+            layer to 512). The report names both; its Table 2 and its text disagree.
     """
 
     def __init__(self, num_classes: int, width: float = 1.0, dropout: float = 0.5, head_dropout: float = 0.2,
-                 frames: int = N_FRAMES, vggish_frames: int = VGGISH_FRAMES):
+                 frames: int = N_FRAMES, vggish_frames: int = VGGISH_FRAMES, embedding_dim: int = VGGISH_DIM,
+                 fusion: str = "bilinear"):
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"parameter fusion: must be one of {FUSIONS}, got {fusion!r}")
         self.cnn = T19CNN(width, dropout)
         hidden = (scaled(512, width), scaled(256, width))
-        self.fc1 = Bilinear(self.cnn.out_features, vggish_frames * VGGISH_DIM, hidden[0])
+        flat = vggish_frames * embedding_dim
+        self.fc1 = (Bilinear(self.cnn.out_features, flat, hidden[0]) if fusion == "bilinear"
+                    else nn.Linear(self.cnn.out_features + flat, hidden[0]))
         self.tail = _head(hidden, num_classes, head_dropout)
         self.num_classes = num_classes
         self.frames = frames
         self.vggish_frames = vggish_frames
+        self.embedding_dim_in = embedding_dim
+        self.fusion = fusion
 
     def example_input(self, batch_size: int = 2) -> torch.Tensor:
-        """A zero input of the right shape, ``[batch_size, 1, 128, frames + vggish_frames]``."""
+        """A zero input of the right shape, ``[batch_size, 1, 128, frames + columns]``."""
         device = next(self.parameters()).device
-        return torch.zeros(batch_size, 1, N_MELS, self.frames + self.vggish_frames, device=device)
+        cols = embedding_columns(self.vggish_frames, self.embedding_dim_in)
+        return torch.zeros(batch_size, 1, N_MELS, self.frames + cols, device=device)
 
     def embedding(self, x: torch.Tensor) -> torch.Tensor:
-        spec, vggish = unpack_inputs(x, self.vggish_frames)
-        return self._tail(self.fc1(self.cnn(spec), vggish.reshape(vggish.shape[0], -1)))
+        spec, emb = unpack_inputs(x, self.vggish_frames, self.embedding_dim_in)
+        a, b = self.cnn(spec), emb.reshape(emb.shape[0], -1)
+        h = self.fc1(a, b) if self.fusion == "bilinear" else self.fc1(torch.cat([a, b.to(a.dtype)], dim=1))
+        return self._tail(h)
 
 
 @register_model(input_shape=(1, N_MELS, N_FRAMES))
@@ -261,9 +303,10 @@ def t19_cnn(num_classes: int, *, width: float = 1.0, dropout: float = 0.5, head_
 
 @register_model(input_shape=(1, N_MELS, N_FRAMES + VGGISH_FRAMES))
 def t19_fusion(num_classes: int, *, width: float = 1.0, dropout: float = 0.5, head_dropout: float = 0.2,
-               frames: int = N_FRAMES) -> T19Fusion:
+               frames: int = N_FRAMES, embedding_dim: int = VGGISH_DIM, fusion: str = "bilinear") -> T19Fusion:
     """T19's Table 2: the Table 1 CNN fused with 10 x 128 VGGish embeddings by a bilinear layer.
 
     Input ``[B, 1, 128, frames + 10]`` (:func:`pack_inputs`); outputs 37, 29 or 8 in the paper.
+    ``embedding_dim=1024`` takes YAMNet's embeddings; ``fusion="concat"`` is sec. 4.1's concatenation.
     """
-    return T19Fusion(num_classes, width, dropout, head_dropout, frames)
+    return T19Fusion(num_classes, width, dropout, head_dropout, frames, embedding_dim=embedding_dim, fusion=fusion)

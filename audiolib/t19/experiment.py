@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,13 @@ import pandas as pd
 
 from audiolib.data.base import ClipSet
 from audiolib.metrics import sonyc_ust_metrics, write_submission_csv
+from audiolib.t19.baseline import BASELINES, train_baseline
 from audiolib.t19.hierarchical import branch_scores, combine_hierarchical, train_branches
 from audiolib.t19.inputs import T19Inputs
 from audiolib.t19.labels import truth_frame
-from audiolib.t19.variants import T19Config, train_model, variant_scores
+from audiolib.t19.variants import T19Config, checkpoint_scores, train_model
 
-__all__ = ["CORPORA", "VARIANTS", "load_corpus", "evaluate_submission", "run_variants", "METRICS"]
+__all__ = ["CORPORA", "VARIANTS", "WEIGHT_ROOTS", "load_corpus", "evaluate_submission", "run_variants", "METRICS"]
 
 #: corpus key -> name used in every table.
 CORPORA = {
@@ -28,15 +30,21 @@ CORPORA = {
 }
 #: variant -> (model kind, outputs, description).
 VARIANTS = {
-    "cnn": ("cnn", "all", "CNN of Table 1 alone (no VGGish), 37 outputs"),
-    "fusion_37": ("fusion", "all", "CNN+VGGish (Table 2), 37 outputs: fine + coarse"),
+    "cnn": ("cnn", "all", "CNN of Table 1 alone (no pretrained embedding), 37 outputs"),
+    "fusion_37": ("fusion", "all", "CNN+VGGish (Table 2), 37 outputs: fine + coarse, tenth-root class weights"),
+    "fusion_37_unweighted": ("fusion", "all", "CNN+VGGish, 37 outputs, no class weights"),
+    "fusion_37_full_weights": ("fusion", "all", "CNN+VGGish, 37 outputs, full class weights (negatives / positives)"),
     "fusion_29": ("fusion", "fine", "CNN+VGGish, 29 outputs: fine (coarse = max of its fine tags)"),
     "fusion_8": ("fusion", "coarse", "CNN+VGGish, 8 outputs: coarse (fine tags copy their category)"),
-    "hierarchical": ("fusion", "all", "hierarchical: 37-output CNN+VGGish coarse model + fine models "
-                                      "trained on their category's clips"),
+    "hierarchical": ("fusion", "all", "hierarchical: 37-output CNN+VGGish coarse model (best-coarse checkpoint) + fine "
+                                      "models trained on their category's clips"),
     "hierarchical_all_data": ("fusion", "all", "hierarchical, fine models trained on all clips with a "
                                                "'not this category' output (the report's proposed improvement)"),
+    "baseline_fine": ("baseline", "fine", BASELINES["baseline_fine"][1]),
+    "baseline_coarse": ("baseline", "coarse", BASELINES["baseline_coarse"][1]),
 }
+#: class-weight root of the weighting variants (``None``: unweighted; 1: full negatives / positives).
+WEIGHT_ROOTS = {"fusion_37_unweighted": None, "fusion_37_full_weights": 1.0}
 METRICS = ("micro_auprc", "micro_f1", "macro_auprc")
 
 
@@ -68,18 +76,45 @@ def evaluate_submission(path, truth: pd.DataFrame, taxonomy) -> dict[str, dict]:
     return {level: sonyc_ust_metrics(truth, predictions, taxonomy, level) for level in ("fine", "coarse")}
 
 
-def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, vggish: str = "",
-                 log=print) -> pd.DataFrame:
-    """Train, score and evaluate ``variants`` on ``inputs``; write one submission CSV per variant.
+def _train_and_score(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict) -> tuple[dict, str, float, int]:
+    """``({checkpoint: (fine, coarse)}, description, seconds, training rows)`` of one variant."""
+    kind, outputs, description = VARIANTS[variant]
+    if kind == "baseline":
+        fine, coarse, info = train_baseline(inputs, outputs, rows=rows, seed=config.seed)
+        return {"best val loss": (fine, coarse)}, description, info["train_seconds"], info["n_train"]
+    if variant.startswith("hierarchical"):
+        top = trained["fusion_37"]
+        branches, skipped = train_branches(inputs, config, all_data=variant.endswith("all_data"), kind=kind)
+        name, (fallback, coarse) = next(iter(checkpoint_scores(top, inputs, rows, config.device,
+                                                                only=("best coarse", "final")).items()))
+        fine = combine_hierarchical(coarse, fallback, branch_scores(branches, inputs, rows, config.device),
+                                    inputs.taxonomy, config.threshold)
+        if skipped:
+            description += f"; no fine model for {', '.join(f'{c} ({r})' for c, r in skipped.items())}"
+        seconds = sum(b.train_seconds for b in branches.values())
+        return {name: (fine, coarse)}, description, seconds, int(sum(b.n_train for b in branches.values()))
+    cfg = replace(config, weight_root=WEIGHT_ROOTS[variant]) if variant in WEIGHT_ROOTS else config
+    model = train_model(inputs, kind, outputs, cfg)
+    trained[variant] = model
+    return checkpoint_scores(model, inputs, rows, config.device), description, model.train_seconds, model.n_train
+
+
+def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, embedding: str = "",
+                 trained_on: str = "", log=print) -> pd.DataFrame:
+    """Train, score and evaluate ``variants`` on ``inputs`` with seed ``config.seed``; write one
+    submission CSV per variant and checkpoint.
 
     Models are selected on the ``validate`` split; scores are reported on ``test`` when the
-    corpus has one, else on ``validate`` (SONYC-UST, as the report did). The hierarchical
-    variants reuse the ``fusion_37`` model as their coarse model (it is trained and reported
-    when only a hierarchical variant is asked for).
+    corpus has one, else on ``validate`` (SONYC-UST, as the report did). A single model keeps
+    two checkpoints (best coarse and best fine validation micro AUPRC: the report's
+    CNN+VGGish1 and CNN+VGGish2), each scored at BOTH levels. The hierarchical variants reuse the
+    ``fusion_37`` model's best-coarse checkpoint as their top-level model (it is trained and
+    reported when only a hierarchical variant is asked for).
 
     Returns:
-        Tidy rows: ``dataset, corpus, variant, description, level, metric, value, split,
-        n_eval_clips, n_train_rows, vggish, submission, train_seconds, source``.
+        Tidy rows: ``dataset, corpus, variant, checkpoint, description, level, metric, value, seed,
+        split, n_eval_clips, n_train_rows, embedding, embedding_trained_on, submission,
+        train_seconds, source``.
     """
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -94,33 +129,63 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, vgg
     truth = truth_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy)
     trained, records = {}, []
     for variant in order:
-        kind, outputs, description = VARIANTS[variant]
         start = time.perf_counter()
-        if variant.startswith("hierarchical"):
-            top = trained["fusion_37"]
-            branches, skipped = train_branches(inputs, config, all_data=variant.endswith("all_data"), kind=kind)
-            fallback, coarse = variant_scores(top, inputs, rows, device=config.device)
-            fine = combine_hierarchical(coarse, fallback, branch_scores(branches, inputs, rows, config.device),
-                                        inputs.taxonomy, config.threshold)
-            seconds = sum(b.train_seconds for b in branches.values())
-            n_train = int(sum(b.n_train for b in branches.values()))
-            if skipped:
-                description += f"; no fine model for {', '.join(f'{c} ({r})' for c, r in skipped.items())}"
-        else:
-            model = train_model(inputs, kind, outputs, config)
-            trained[variant] = model
-            fine, coarse = variant_scores(model, inputs, rows, device=config.device)
-            seconds, n_train = model.train_seconds, model.n_train
-        path = write_submission_csv(out_dir / f"{inputs.name}_{variant}.csv", ids, np.clip(fine, 0, 1),
-                                    np.clip(coarse, 0, 1), inputs.taxonomy)
-        scores = evaluate_submission(path, truth, inputs.taxonomy)
-        for level, m in scores.items():
-            for metric in METRICS:
-                records.append({"dataset": CORPORA.get(inputs.name, inputs.name), "corpus": inputs.name,
-                                "variant": variant, "description": description, "level": level, "metric": metric,
-                                "value": float(m[metric]), "split": split, "n_eval_clips": len(rows),
-                                "n_train_rows": n_train, "vggish": vggish, "submission": path.name,
-                                "train_seconds": round(seconds, 2), "source": "this run"})
-        log(f"[{inputs.name}] {variant}: coarse micro AUPRC {scores['coarse']['micro_auprc']:.3f}, "
-            f"fine {scores['fine']['micro_auprc']:.3f} ({time.perf_counter() - start:.0f} s)")
+        by_checkpoint, description, seconds, n_train = _train_and_score(variant, inputs, config, rows, trained)
+        levels = ("coarse",) if variant == "baseline_coarse" else ("fine", "coarse")
+        for checkpoint, (fine, coarse) in by_checkpoint.items():
+            tag = checkpoint.replace(" ", "_")
+            path = write_submission_csv(out_dir / f"{inputs.name}_seed{config.seed}_{variant}_{tag}.csv", ids,
+                                        np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
+            scores = evaluate_submission(path, truth, inputs.taxonomy)
+            for level in levels:
+                for metric in METRICS:
+                    records.append({"dataset": CORPORA.get(inputs.name, inputs.name), "corpus": inputs.name,
+                                    "variant": variant, "checkpoint": checkpoint, "description": description,
+                                    "level": level, "metric": metric, "value": float(scores[level][metric]),
+                                    "seed": config.seed, "split": split, "n_eval_clips": len(rows),
+                                    "n_train_rows": n_train, "embedding": embedding,
+                                    "embedding_trained_on": trained_on, "submission": path.name,
+                                    "train_seconds": round(seconds, 2), "source": "this run"})
+        log(f"[{inputs.name} seed {config.seed}] {variant}: " + ", ".join(
+            f"{r['checkpoint']} {r['level']} micro AUPRC {r['value']:.3f}" for r in records[-len(by_checkpoint) * len(levels) * len(METRICS):]
+            if r["metric"] == "micro_auprc") + f" ({time.perf_counter() - start:.0f} s)")
     return pd.DataFrame(records)
+
+
+def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
+    """``(network, fusion)`` from the notebook's ``EMBEDDING_NETWORK`` and ``FUSION`` (``"auto"`` allowed).
+
+    ``network="auto"``: YAMNet when its port and release file are here, else VGGish.
+    ``fusion="auto"``: Table 2's bilinear layer for VGGish's 10 x 128 values; sec. 4.1's
+    concatenation for YAMNet's 10 x 1024 (a bilinear layer would hold 256 x 10240 x 512 weights).
+    """
+    from audiolib.t19.vggish_stage import NETWORKS, yamnet_available
+
+    if network == "auto":
+        network = "yamnet" if yamnet_available() else "vggish"
+    if network not in NETWORKS:
+        raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto' or one of {NETWORKS}, got {network!r}")
+    if fusion == "auto":
+        fusion = "concat" if network == "yamnet" else "bilinear"
+    if fusion not in ("bilinear", "concat"):
+        raise ValueError(f"parameter FUSION: must be 'auto', 'bilinear' or 'concat', got {fusion!r}")
+    return network, fusion
+
+
+def run_seeds(inputs: dict[str, T19Inputs], variants, config: T19Config, seeds, out_dir, *, embedding: str = "",
+              trained_on: str = "", log=print) -> pd.DataFrame:
+    """:func:`run_variants` for every corpus of ``inputs`` and every seed of ``seeds`` (arms share
+    corpus, splits and embeddings; the seed sets initialisation, batch order and dropout)."""
+    if not seeds:
+        raise ValueError("parameter SEEDS: name at least one seed")
+    frames = [run_variants(item, variants, replace(config, seed=int(seed)), out_dir, embedding=embedding,
+                           trained_on=trained_on, log=log)
+              for item in inputs.values() for seed in seeds]
+    return pd.concat(frames, ignore_index=True)
+
+
+def scale_text(profile: str, inputs: T19Inputs, config: T19Config, network: str) -> str:
+    """The scale a findings table ran at, in words."""
+    n_train = len(inputs.rows("train"))
+    return (f"{profile}: {inputs.name}, {n_train} training rows, width {config.width:g}, {config.epochs} epochs "
+            f"(fine models {config.fine_epochs}), {network} embeddings, {config.fusion} fusion")

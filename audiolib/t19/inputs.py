@@ -21,14 +21,31 @@ from tqdm.auto import tqdm
 
 from audiolib.augment import AugmentPolicy, augment, augment_seed
 from audiolib.data.base import ClipSet, Taxonomy
-from audiolib.features import get_config, log_mel, vggish_examples
+from audiolib.features import get_config, log_mel, log_mel_patches, vggish_examples
 from audiolib.t19.labels import clip_targets
 from audiolib.train import resolve_device
 
-__all__ = ["T19Inputs", "extract_inputs", "add_embeddings", "standardize", "fit_length", "CLIP_SECONDS", "FEATURES"]
+__all__ = ["T19Inputs", "extract_inputs", "add_embeddings", "standardize", "fit_length", "example_patches",
+           "CLIP_SECONDS", "FEATURES", "EXAMPLE_FRONT_ENDS"]
 
 CLIP_SECONDS = 10.0
 FEATURES = "t19_cnn"
+#: Front ends of the pretrained branch's 0.96 s examples: the published VGGish input
+#: (``log(mel + 0.01)``) or YAMNet's (``log(mel + 0.001)``), ten non-overlapping 96 x 64 patches in 10 s.
+EXAMPLE_FRONT_ENDS = ("vggish", "yamnet")
+
+
+def example_patches(batch: torch.Tensor, sample_rate: int, front_end: str = "vggish") -> torch.Tensor:
+    """``[B, time]`` -> ``[B, n, 96, 64]`` non-overlapping 0.96 s examples for the pretrained branch.
+
+    ``yamnet`` uses the ``yamnet`` preset with one patch per 0.96 s (the release hops 0.48 s;
+    the fusion layer takes ten non-overlapping frames per 10 s, as VGGish gives).
+    """
+    if front_end == "vggish":
+        return vggish_examples(batch, sample_rate)
+    if front_end == "yamnet":
+        return log_mel_patches(batch, sample_rate, get_config("yamnet").with_(patch_hop=None))
+    raise ValueError(f"parameter front_end: must be one of {EXAMPLE_FRONT_ENDS}, got {front_end!r}")
 
 
 @dataclass
@@ -41,7 +58,8 @@ class T19Inputs:
         split: ``[n]`` ``train`` / ``validate`` / ``test``.
         copy: ``[n]`` 0 for the original audio, k >= 1 for the k-th augmented copy.
         spec: ``[n, 128, frames]`` float16 log-mel (dB re the row's maximum), mels x frames.
-        examples: ``[n, 10, 96, 64]`` float16 VGGish examples.
+        examples: ``[n, 10, 96, 64]`` float16 0.96 s examples of the pretrained branch's front end.
+        front_end: ``"vggish"`` or ``"yamnet"`` (:data:`EXAMPLE_FRONT_ENDS`).
         fine, coarse: ``[n, n_fine]``, ``[n, n_coarse]`` float32 hard targets.
         fine_soft, coarse_soft: soft targets (annotator agreement; equal to the hard ones
             where the corpus has none).
@@ -64,6 +82,7 @@ class T19Inputs:
     coarse_soft: np.ndarray
     embeddings: torch.Tensor | None = None
     augmentations: list[dict] = field(default_factory=list)
+    front_end: str = "vggish"
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -101,7 +120,7 @@ def fit_length(waveform: torch.Tensor, sample_rate: int, seconds: float = CLIP_S
 
 def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy: AugmentPolicy | None = None,
                    seed: int = 0, augment_splits=("train",), clip_seconds: float = CLIP_SECONDS,
-                   batch_size: int = 16, device="auto", progress: bool = False) -> T19Inputs:
+                   batch_size: int = 16, front_end: str = "vggish", device="auto", progress: bool = False) -> T19Inputs:
     """Log-mel spectrograms, VGGish examples and targets of ``clips`` (plus augmented copies).
 
     Args:
@@ -112,12 +131,15 @@ def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy
             ``augment_seed(seed, clip row, copy)``, applied to the waveform at its own rate.
         clip_seconds: every clip is padded or cut to this length.
         batch_size: clips per feature batch.
+        front_end: the pretrained branch's examples, ``"vggish"`` or ``"yamnet"``.
         device: where the front ends run (``auto``: CUDA when present); results are on the CPU.
     """
     if "split" not in clips.manifest:
         raise ValueError(f"dataset {clips.name!r} has no 'split' column; T19 needs train / validate (/ test)")
     if augment_copies < 0:
         raise ValueError(f"parameter augment_copies: must be >= 0, got {augment_copies}")
+    if front_end not in EXAMPLE_FRONT_ENDS:
+        raise ValueError(f"parameter front_end: must be one of {EXAMPLE_FRONT_ENDS}, got {front_end!r}")
     policy = policy or AugmentPolicy()
     device = resolve_device(device)
     if rows is not None:
@@ -155,7 +177,7 @@ def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy
         spec = log_mel(batch, sr, config)  # [B, frames, mels], dB re 1
         spec = spec - spec.amax(dim=(1, 2), keepdim=True)  # dB re the clip's maximum, as ref=np.max
         specs.append(spec.transpose(1, 2).to(torch.float16).cpu())
-        examples.append(vggish_examples(batch, sr).to(torch.float16).cpu())
+        examples.append(example_patches(batch, sr, front_end).to(torch.float16).cpu())
     index = np.array([i for i, _ in todo], dtype=np.int64)
     m = clips.manifest
     return T19Inputs(
@@ -163,7 +185,7 @@ def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy
         clip_ids=[str(m["clip_id"].iloc[i]) for i in index], split=m["split"].to_numpy()[index].astype(str),
         copy=np.array([k for _, k in todo], dtype=np.int64), spec=torch.cat(specs), examples=torch.cat(examples),
         fine=fine[index], coarse=coarse[index], fine_soft=fine_soft[index], coarse_soft=coarse_soft[index],
-        augmentations=augmentations)
+        augmentations=augmentations, front_end=front_end)
 
 
 def standardize(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
@@ -175,7 +197,7 @@ def standardize(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
 
 
 def add_embeddings(inputs: T19Inputs, embed, *, standardise: bool = True) -> T19Inputs:
-    """Fill ``inputs.embeddings`` with ``embed(examples [n, 10, 96, 64]) -> [n, 10, 128]``.
+    """Fill ``inputs.embeddings`` with ``embed(examples [n, 10, 96, 64]) -> [n, 10, D]`` (D: 128 VGGish, 1024 YAMNet).
 
     The embeddings are standardised with the training rows' statistics (our choice: the
     bilinear layer then sees inputs of unit scale whatever VGGish produced them; the authors

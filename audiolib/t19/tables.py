@@ -1,13 +1,9 @@
-"""Tables 3 and 4 of the report (micro AUPRC, micro F1, macro AUPRC; fine and coarse), the
-reference numbers, the SONYC-UST label statistics, and the figure.
+"""Tables 3 and 4 of the report (micro AUPRC, micro F1, macro AUPRC; fine and coarse) beside this
+run, the SONYC-UST label statistics, and the figure.
 
-Reference numbers. The report itself could not be consulted while this was written, so its
-Tables 3 and 4 are not transcribed here. What is quoted, each with its source, are the
-SONYC-UST validate-set figures in the authors' public code (github.com/microsoft/dcase-2019):
-the micro AUPRCs written into the file names of their best 37-output CNN+VGGish checkpoints,
-and the output of their evaluation of the hierarchical submission (``Readme.txt``; its level
-is not printed there, but it is the fine level: the hierarchical coarse scores are the top
-model's, whose coarse micro AUPRC is 0.787, not 0.643).
+The report's numbers are :mod:`audiolib.t19.paper` (Tables 3 and 4 as printed, every number);
+:func:`reference_rows` gives them in the run table's schema, :func:`beside_paper` sets this
+run's mean [95 % CI] over seeds beside them.
 """
 
 from __future__ import annotations
@@ -15,45 +11,42 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audiolib.reference import beside
 from audiolib.t19.experiment import METRICS, VARIANTS
+from audiolib.t19.paper import table_3_4
 
-__all__ = ["REFERENCE", "reference_rows", "tables_3_4", "label_statistics", "available_label_statistics", "plot_tables"]
+__all__ = ["reference_rows", "tables_3_4", "beside_paper", "label_statistics", "available_label_statistics",
+           "plot_tables", "REFERENCE_DATASET"]
 
-_REPO = "authors' code (github.com/microsoft/dcase-2019), SONYC-UST validate"
-REFERENCE = [
-    {"variant": "fusion_37", "level": "coarse", "metric": "micro_auprc", "value": 0.787,
-     "note": "checkpoint 20190610_170308_coarse=0.787_fine=0.646 (their best coarse)"},
-    {"variant": "fusion_37", "level": "fine", "metric": "micro_auprc", "value": 0.656,
-     "note": "checkpoint 20190609_230306_coarse=0.769_fine=0.656 (their best fine)"},
-    {"variant": "hierarchical", "level": "fine", "metric": "micro_auprc", "value": 0.6429200022744848,
-     "note": "Readme.txt, hierarchical submission with the 0.787 coarse model"},
-    {"variant": "hierarchical", "level": "fine", "metric": "micro_f1", "value": 0.5163853028798411,
-     "note": "Readme.txt, hierarchical submission with the 0.787 coarse model"},
-    {"variant": "hierarchical", "level": "fine", "metric": "macro_auprc", "value": 0.41221486377413197,
-     "note": "Readme.txt, hierarchical submission with the 0.787 coarse model"},
-]
+REFERENCE_DATASET = "SONYC-UST v1 validate: the report's Tables 3 and 4"
 
 
 def reference_rows() -> pd.DataFrame:
-    """:data:`REFERENCE` as tidy rows (``source`` names where each number comes from)."""
-    table = pd.DataFrame(REFERENCE)
-    table.insert(0, "dataset", "SONYC-UST v1 validate, reference: authors' code")
-    table.insert(1, "corpus", "sonyc_ust")
-    table["description"] = table["variant"].map(lambda v: VARIANTS[v][2])
-    table["split"] = "validate"
-    table["source"] = _REPO
-    return table
+    """The report's Tables 3 and 4 in the run table's schema (``source``: the table; ``system``: its row name)."""
+    ref = table_3_4()
+    return pd.DataFrame({"dataset": REFERENCE_DATASET, "corpus": "sonyc_ust", "variant": ref["variant"],
+                         "checkpoint": ref["checkpoint"], "system": ref["system"],
+                         "description": ref["variant"].map(lambda v: VARIANTS[v][2]), "level": ref["level"],
+                         "metric": ref["metric"], "value": ref["value"], "quoted": ref["quoted"], "split": "validate",
+                         "source": "report, " + ref["where"]})
 
 
 def tables_3_4(results: pd.DataFrame) -> pd.DataFrame:
-    """The report's layout: one row per (dataset, variant), columns (level, metric), this run
-    beside the reference rows (``source`` in the index)."""
-    wide = results.pivot_table(index=["dataset", "variant", "source"], columns=["level", "metric"], values="value",
-                               aggfunc="first")
+    """The report's layout: one row per (dataset, variant, checkpoint, source), columns (level, metric);
+    this run's values are means over seeds."""
+    wide = results.pivot_table(index=["dataset", "variant", "checkpoint", "source"], columns=["level", "metric"],
+                               values="value", aggfunc="mean")
     columns = [(lv, m) for lv in ("fine", "coarse") for m in METRICS if (lv, m) in wide.columns]
     order = {v: k for k, v in enumerate(VARIANTS)}
     wide = wide[columns]
     return wide.sort_index(key=lambda idx: idx.map(order) if idx.name == "variant" else idx)
+
+
+def beside_paper(results: pd.DataFrame) -> pd.DataFrame:
+    """This run (one corpus) beside the report: per variant, checkpoint, level and metric, our mean
+    [95 % CI] over seeds, n, and the report's printed number where it has one (Tables 3 and 4)."""
+    ours = results[results["source"] == "this run"] if "source" in results else results
+    return beside(ours, table_3_4(), keys=["variant", "checkpoint", "level"], metrics=list(METRICS))
 
 
 def label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
@@ -91,34 +84,38 @@ def available_label_statistics(root=None) -> pd.DataFrame | None:
 
 
 def plot_tables(results: pd.DataFrame):
-    """Grouped bars: one panel per (dataset, level), a group per metric, a bar per variant.
+    """Grouped bars: one panel per (dataset, level), a group per metric, a bar per arm (variant and
+    checkpoint), the mean over seeds with the seeds' range as an error bar.
 
-    Reference numbers (authors' code, SONYC-UST validate) are a separate row of panels, labelled.
+    The report's numbers (SONYC-UST validate) are a separate row of panels, labelled.
     """
     import matplotlib.pyplot as plt
 
+    results = results.assign(arm=results["variant"] + np.where(results["checkpoint"].isin(["best coarse", "best fine"]),
+                                                               " · " + results["checkpoint"], ""))
     datasets = list(dict.fromkeys(results["dataset"]))
-    variants = [v for v in VARIANTS if v in set(results["variant"])]
-    colors = {v: plt.get_cmap("tab10")(k) for k, v in enumerate(VARIANTS)}
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(11, 2.8 * len(datasets) + 0.6), squeeze=False,
-                             sharey=True)
-    width = 0.8 / max(1, len(variants))
+    arms = list(dict.fromkeys(results.sort_values("variant", key=lambda s: s.map({v: k for k, v in enumerate(VARIANTS)}),
+                                                  kind="stable")["arm"]))
+    colors = {a: plt.get_cmap("tab20")(k % 20) for k, a in enumerate(arms)}
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(12, 2.9 * len(datasets) + 1.0), squeeze=False, sharey=True)
+    width = 0.8 / max(1, len(arms))
     for r, dataset in enumerate(datasets):
         part = results[results["dataset"] == dataset]
         for c, level in enumerate(("fine", "coarse")):
             ax = axes[r, c]
-            for k, variant in enumerate(variants):
-                values = [part[(part.variant == variant) & (part.level == level) & (part.metric == m)]["value"]
-                          for m in METRICS]
-                heights = [float(v.iloc[0]) if len(v) else np.nan for v in values]
-                ax.bar(np.arange(len(METRICS)) + (k - (len(variants) - 1) / 2) * width, heights, width,
-                       color=colors[variant], label=variant)
+            for k, arm in enumerate(arms):
+                stats = [part[(part.arm == arm) & (part.level == level) & (part.metric == m)]["value"] for m in METRICS]
+                mean = [v.mean() if len(v) else np.nan for v in stats]
+                err = [[m - v.min() if len(v) else 0 for m, v in zip(mean, stats)],
+                       [v.max() - m if len(v) else 0 for m, v in zip(mean, stats)]]
+                ax.bar(np.arange(len(METRICS)) + (k - (len(arms) - 1) / 2) * width, mean, width, yerr=err,
+                       color=colors[arm], label=arm, error_kw={"elinewidth": 0.6})
             ax.set_xticks(np.arange(len(METRICS)), [m.replace("_", " ") for m in METRICS])
             ax.set_ylim(0, 1)
             ax.set_title(f"{dataset}\n{level} level", fontsize=9)
             ax.grid(axis="y", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[v]) for v in variants]
-    fig.legend(handles, variants, loc="lower center", ncol=min(len(variants), 6), fontsize=8, frameon=False)
-    fig.suptitle("T19 Tables 3 and 4 layout: official DCASE 2019 Task 5 metrics", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[a]) for a in arms]
+    fig.legend(handles, arms, loc="lower center", ncol=min(len(arms), 4), fontsize=7, frameon=False)
+    fig.suptitle("T19 Tables 3 and 4 layout: official DCASE 2019 Task 5 metrics (mean over seeds, range)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.97))
     return fig

@@ -1,4 +1,12 @@
-"""The VGGish branch: the official network when its weights are supplied, else one trained here.
+"""The pretrained-embedding branch: YAMNet (a real AudioSet-trained network), the official VGGish
+when its weights are supplied, else a VGGish trained here.
+
+``network="yamnet"`` (:func:`yamnet_branch`): Google's YAMNet, MobileNet-v1 trained on AudioSet
+(about 2 M YouTube clips, 521 classes), from its TensorFlow Lite release read by
+:mod:`audiolib.models.yamnet`; its 1024-d embedding of each 0.96 s example (``log(mel + 0.001)``
+front end, :func:`audiolib.t19.inputs.example_patches`) goes into the fusion layer in place of
+VGGish's 128-d one. It is the closest this machine has to the report's pretrained VGGish: a
+different network, trained on the same corpus. :func:`yamnet_available` says whether its file is here.
 
 Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
 frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
@@ -23,7 +31,9 @@ from audiolib.models.vggish import VGGish, load_vggish_pca, load_vggish_weights,
 from audiolib.t19.inputs import T19Inputs
 from audiolib.train import TrainConfig, fit, resolve_device, seed_everything
 
-__all__ = ["VGGishBranch", "vggish_branch"]
+__all__ = ["VGGishBranch", "vggish_branch", "yamnet_branch", "yamnet_available", "embedding_branch", "NETWORKS"]
+
+NETWORKS = ("yamnet", "vggish")
 
 
 @dataclass
@@ -31,16 +41,23 @@ class VGGishBranch:
     """A VGGish used as a frozen embedder.
 
     Attributes:
-        model: the network (``embedding`` gives 128-d per example).
+        model: the network (``embedding`` gives 128-d per example; 1024-d for YAMNet).
         description: what it is, for every table (official weights or trained here, on what).
         pca: ``(eigen_vectors, means)`` of the published post-processing, or ``None``.
         train_seconds: training time when trained here (0 for official weights).
+        network: ``"vggish"`` or ``"yamnet"``; trained_on: the data its weights were trained on.
     """
 
-    model: VGGish
+    model: torch.nn.Module
     description: str
     pca: tuple[torch.Tensor, torch.Tensor] | None = None
     train_seconds: float = 0.0
+    network: str = "vggish"
+    trained_on: str = ""
+
+    @property
+    def dim(self) -> int:
+        return 1024 if self.network == "yamnet" else 128
 
     @torch.no_grad()
     def embed(self, examples: torch.Tensor, *, batch_size: int = 256, device="auto") -> torch.Tensor:
@@ -49,7 +66,7 @@ class VGGishBranch:
         model = self.model.to(device).eval()
         flat = examples.reshape(-1, 1, *examples.shape[-2:])
         out = [model.embedding(flat[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(flat), batch_size)]
-        emb = torch.cat(out) if out else torch.zeros(0, 128)
+        emb = torch.cat(out) if out else torch.zeros(0, self.dim)
         if self.pca is not None:
             emb = vggish_postprocess(emb, *self.pca)
         return emb.reshape(*examples.shape[:2], -1).float()
@@ -74,7 +91,8 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
         load_vggish_weights(model, weights)
         pca_params = load_vggish_pca(pca) if pca else None
         text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
-        return VGGishBranch(model, text, pca_params)
+        return VGGishBranch(model, text, pca_params, network="vggish",
+                            trained_on="AudioSet (YouTube-8M-like corpus; the published VGGish weights)")
     rows = inputs.rows("train")
     if len(rows) == 0:
         raise ValueError(f"{inputs.name}: no training rows to train a VGGish on")
@@ -90,4 +108,46 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
                                           device=str(resolve_device(device)), progress=False))
     text = (f"VGGish architecture trained in this workbook (width {width:g}, {steps} steps of {batch_size}) on the "
             f"{len(rows)} training clips of {inputs.name}; not the published weights")
-    return VGGishBranch(model.cpu().eval(), text, None, result.train_seconds)
+    return VGGishBranch(model.cpu().eval(), text, None, result.train_seconds, network="vggish",
+                        trained_on=f"{len(rows)} training clips of {inputs.name} (this workbook)")
+
+
+def yamnet_available() -> bool:
+    """True when YAMNet's port and its release file are here (``audiolib.models.yamnet``)."""
+    try:
+        from audiolib.models.yamnet import yamnet_files
+
+        yamnet_files()
+        return True
+    except (ImportError, FileNotFoundError):
+        return False
+
+
+def yamnet_branch(inputs: T19Inputs | None = None, *, device="auto") -> VGGishBranch:
+    """YAMNet's released weights as the frozen embedder (1024-d per 0.96 s example).
+
+    ``inputs`` (optional) must hold YAMNet-front-end examples (``extract_inputs(front_end="yamnet")``).
+    """
+    if inputs is not None and inputs.front_end != "yamnet":
+        raise ValueError(f"{inputs.name}: YAMNet needs its own front end; extract the inputs with front_end='yamnet'")
+    from audiolib.models.yamnet import load_yamnet, yamnet_files
+
+    path = yamnet_files()["tflite"]
+    model = load_yamnet(device="cpu")
+    text = (f"YAMNet ({path.name}, Google's AudioSet release, int8 weights dequantised, PyTorch port), trained on "
+            "AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the report's VGGish")
+    return VGGishBranch(model.eval(), text, None, 0.0, network="yamnet",
+                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
+
+
+def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
+                     width: float = 1.0, steps: int = 2000, seed: int = 0, device="auto") -> VGGishBranch:
+    """The pretrained branch by name: ``"yamnet"`` (:func:`yamnet_branch`) or ``"vggish"`` (:func:`vggish_branch`:
+    the official weights when ``weights`` is given, else one trained here)."""
+    if network == "yamnet":
+        return yamnet_branch(inputs, device=device)
+    if network == "vggish":
+        if inputs.front_end != "vggish":
+            raise ValueError(f"{inputs.name}: VGGish needs the VGGish front end; extract with front_end='vggish'")
+        return vggish_branch(inputs, weights=weights, pca=pca, width=width, steps=steps, seed=seed, device=device)
+    raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
