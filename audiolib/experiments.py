@@ -164,7 +164,8 @@ register(Experiment(
 ))
 
 # --- 05: T19 DCASE 2019 Task 5 ------------------------------------------------------------------
-# quick (the notebook's defaults) runs every arm a claim needs on the urban mixtures, 3 seeds; smoke and full run all.
+# quick (the notebook's defaults): CNN, CNN+fusion, hierarchical and the baselines on the urban mixtures, 3 seeds;
+# smoke and full run every variant (class weights, 29 / 8 outputs, the all-data hierarchy too).
 _T19_ALL = ["cnn", "fusion_37", "fusion_37_unweighted", "fusion_37_full_weights", "fusion_29", "fusion_8", "hierarchical",
             "hierarchical_all_data", "baseline_fine", "baseline_coarse"]
 register(Experiment(
