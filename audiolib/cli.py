@@ -116,7 +116,8 @@ def tag(file: str, checkpoint: str | None = None, *, model: str | None = None, o
     net, info = _load(checkpoint, model, device)
     config = _config(info["feature_config"])
     result = stream_framewise(net, path, classes=info["classes"], class_names=info["class_names"], config=config,
-                              hop_frames=_hop_frames(hop_seconds, config), device=device, chunk_seconds=chunk_seconds)
+                              hop_frames=_hop_frames(hop_seconds, config), device=device, chunk_seconds=chunk_seconds,
+                              batch_size=32)  # small batches: a deep network's activations stay small
     out_dir = Path(out) if out else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / f"{path.stem}.scores.csv"]
