@@ -361,12 +361,12 @@ def _range_test(model, train: ImageSet, stage: Stage, config: C19Config, seed: i
 # --- one fold, one method -----------------------------------------------------------------------
 @dataclass
 class FoldRun:
-    """One method on one held-out fold: accuracies, per-epoch history, the rates used, timing."""
+    """One method on one held-out fold: accuracies, per-epoch history, the stages run ``[(rate name, Stage)]``, timing."""
 
     accuracy: float
     accuracy_last_epoch: float
     history: pd.DataFrame
-    stages: list[Stage]
+    stages: list[tuple[str, Stage]]
     train_seconds: float
     range_tests: list[dict] = field(default_factory=list)
 
