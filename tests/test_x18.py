@@ -109,7 +109,7 @@ def test_sweeps_vary_one_factor(splits):
     assert clips == {"0.5": 30, "1.0": 60}
     assert sorted(set(table["seed"])) == [0, 1] and sorted(set(curves["seed"])) == [0, 1]
     assert set(table["metric"]) == {"test_AUC", "test_AP"}
-    assert set(curves["metric"]) == {"val_AUC", "val_AP", "loss"}
+    assert set(curves["metric"]) == {"val_AUC", "val_AP", "val_loss", "loss"}
 
 
 def test_run_sweeps_and_figures(splits):

@@ -65,6 +65,7 @@ def test_convergence_and_overfitting():
     assert effects.convergence([5, 10, 20], [0.9, 0.9, 0.9]) == 0.25
     assert effects.overfitting([0.6, 0.9, 0.85]) == pytest.approx(0.05)
     assert effects.overfitting([0.6, 0.7, 0.8]) == 0.0
+    assert effects.loss_rise([0.5, 0.3, 0.4]) == pytest.approx(0.1) and effects.loss_rise([0.5, 0.4]) == 0.0
     with pytest.raises(ValueError):
         effects.convergence([], [])
 
@@ -108,6 +109,14 @@ def _sweeps(seeds=(0, 1, 2)):
                           "value": auc + jitter})
             curves += _curve_rows("l2", l2, s, curve)
     return pd.DataFrame(table), pd.DataFrame(curves)
+
+
+def test_overfitting_is_the_validation_loss_rise_when_recorded():
+    curves = pd.DataFrame(_curve_rows("width", 1.0, 0, [0.6, 0.9, 0.8])
+                          + [{**r, "metric": "val_loss", "value": v}
+                             for r, v in zip(_curve_rows("width", 1.0, 0, [0, 0, 0]), [0.5, 0.2, 0.35])])
+    stats = effects.curve_statistics(curves).set_index("metric")["value"]
+    assert stats["overfitting"] == pytest.approx(0.15) and stats["peak"] == 0.9
 
 
 def test_measure_gives_known_effects():

@@ -35,7 +35,7 @@ from .data import (
     write_and_reload,
     yamnet_available,
 )
-from .effects import chosen_on_validation, convergence, curve_statistics, findings, measure, overfitting, spread
+from .effects import chosen_on_validation, convergence, curve_statistics, findings, loss_rise, measure, overfitting, spread
 from .plots import plot_architectures, plot_backends, plot_curves
 from .prepare import prepare_datasets
 from .studies import (

@@ -7,7 +7,9 @@ of :mod:`audiolib.x18.effects`:
 
 - *convergence*: the share of the run after which the validation AUC first reaches 90 % of its
   rise from chance (0.5) to its peak;
-- *overfitting*: how far the validation AUC falls from its peak by the end of the run;
+- *overfitting*: how far the validation loss (binary cross-entropy) rises from its minimum by
+  the end of the run (a run without a recorded validation loss: how far the validation AUC falls
+  from its peak);
 - *spread over settings*: max - min over a sweep's settings, within one seed.
 
 Margins: the report's "almost no effect" and "not much related to the final performance" are
@@ -77,8 +79,8 @@ CLAIMS.add(
           "not only preventing overfitting, but also accelerating converge.",
     where="sec. 3.4, Figure 3",
     paper_numbers="",
-    metric="overfitting(no L2) - overfitting(L2 > 0 chosen on validation); overfitting = peak - final "
-           "validation AUC",
+    metric="overfitting(no L2) - overfitting(L2 > 0 chosen on validation); overfitting = rise of the "
+           "validation loss from its minimum to the end",
     direction="greater",
     scale_needed=_SPEED_SCALE,
 )
@@ -98,7 +100,8 @@ CLAIMS.add(
           "network is deep and wide.",
     where="sec. 3.4",
     paper_numbers="",
-    metric="overfitting(widest) - overfitting(narrowest); overfitting = peak - final validation AUC",
+    metric="overfitting(widest) - overfitting(narrowest); overfitting = rise of the validation loss from its "
+           "minimum to the end",
     direction="greater",
     scale_needed=_SPEED_SCALE,
 )

@@ -6,6 +6,8 @@ The statistics of the learning-curve claims (see :mod:`audiolib.x18.claims`):
 0.75
 >>> round(overfitting([0.60, 0.90, 0.85]), 3)
 0.05
+>>> round(loss_rise([0.30, 0.20, 0.26]), 3)
+0.06
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from audiolib import findings as findings_mod
 from .claims import CLAIMS
 from .studies import AVERAGE
 
-__all__ = ["CHANCE", "SHARE", "convergence", "overfitting", "curve_statistics", "spread", "chosen_on_validation",
+__all__ = ["CHANCE", "SHARE", "convergence", "overfitting", "loss_rise", "curve_statistics", "spread", "chosen_on_validation",
            "measure", "findings"]
 
 CHANCE = 0.5
@@ -48,16 +50,27 @@ def overfitting(values: Sequence[float]) -> float:
     return float(values.max() - values[-1])
 
 
+def loss_rise(values: Sequence[float]) -> float:
+    """How far ``values`` (a validation loss curve) rise from their minimum by the last evaluation."""
+    values = np.asarray(values, float)
+    return float(values[-1] - values.min())
+
+
 def curve_statistics(curves: pd.DataFrame, metric: str = "val_AUC") -> pd.DataFrame:
-    """Per run (dataset, factor, setting, seed): ``convergence``, ``overfitting`` and ``peak`` of
-    ``metric``'s validation curve, tidy (``metric``, ``value``)."""
+    """Per run (dataset, factor, setting, seed): ``convergence`` and ``peak`` of ``metric``'s
+    validation curve, and ``overfitting``: the rise of the validation loss from its minimum to
+    the end (:func:`loss_rise`), or, for curves without a ``val_loss``, the fall of ``metric``
+    from its peak (:func:`overfitting`). Tidy (``metric``, ``value``)."""
     keys = [k for k in ("dataset", "embedder", "factor", "setting", "seed") if k in curves.columns]
     rows = []
+    losses = {key: g.sort_values("step")["value"].to_numpy()
+              for key, g in curves[curves["metric"] == "val_loss"].groupby(keys, sort=False)}
     for key, g in curves[curves["metric"] == metric].groupby(keys, sort=False):
         g = g.sort_values("step")
         base = dict(zip(keys, key))
+        over = loss_rise(losses[key]) if key in losses else overfitting(g["value"])
         rows += [{**base, "metric": "convergence", "value": convergence(g["step"], g["value"])},
-                 {**base, "metric": "overfitting", "value": overfitting(g["value"])},
+                 {**base, "metric": "overfitting", "value": over},
                  {**base, "metric": "peak", "value": float(g["value"].max())}]
     return pd.DataFrame(rows)
 

@@ -46,7 +46,7 @@ def _metric_rows(base: dict, metrics: dict[str, float], **extra) -> list[dict]:
 
 
 def _curve(base: dict, history: pd.DataFrame, **keys) -> pd.DataFrame:
-    long = history.melt(id_vars=["step", "epoch"], value_vars=[c for c in ("val_AUC", "val_AP", "loss") if c in history],
+    long = history.melt(id_vars=["step", "epoch"], value_vars=[c for c in ("val_AUC", "val_AP", "val_loss", "loss") if c in history],
                         var_name="metric", value_name="value")
     for k, v in reversed(list({**base, **keys}.items())):
         long.insert(0, k, v)

@@ -24,7 +24,7 @@ from audiolib.models.describe import FAMILIES, ModelDescription
 
 from .data import EmbeddingSplits
 
-__all__ = ["score", "Trained", "cpu_threads", "train_description", "families"]
+__all__ = ["score", "bce", "Trained", "cpu_threads", "train_description", "families"]
 
 
 # --- training and scoring ---------------------------------------------------------------------
@@ -35,6 +35,17 @@ def score(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
     m = balanced_metrics(y_true, y_score)
     return {"AUC": m["AUC"], "AP": m["mAP"], "dprime": m["dprime_of_mean_auc"],
             "n_classes_evaluated": m["n_classes_evaluated"]}
+
+
+def bce(y_true: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy of probabilities ``probs`` against 0/1 targets (the training loss).
+
+    >>> round(bce(np.array([[1, 0]]), np.array([[0.5, 0.5]])), 4)
+    0.6931
+    """
+    p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(y_true, dtype=np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
 @dataclass
@@ -75,7 +86,7 @@ def train_description(description: ModelDescription, splits: EmbeddingSplits, *,
     """Build ``description`` for the data, train it, keep the weights best on validation AP, test them.
 
     The history has one row per evaluation: ``step``, ``epoch`` (= step x batch / training
-    clips), ``loss`` and the validation ``val_AUC`` / ``val_AP``. On CPU the run uses
+    clips), ``loss`` (training) and the validation ``val_AUC`` / ``val_AP`` / ``val_loss``. On CPU the run uses
     ``threads`` intra-op threads (see :func:`cpu_threads`). With a ``cache`` dict, a run whose
     description, data (clip ids of every split) and settings equal an earlier one's is not
     trained again: the earlier result is returned (marked ``reused``; runs are deterministic on
@@ -112,7 +123,8 @@ def _train_description(description, splits, *, steps, batch_size, eval_every, se
                                       compile=compile, progress=False)
 
     def evaluate_fn(m: nn.Module, data: EmbeddingSet) -> dict[str, float]:
-        return score(data.y, predict(m, data, device=device))
+        probs = predict(m, data, device=device)
+        return {**score(data.y, probs), "loss": bce(data.y, probs)}
 
     result = fit(model, splits.train, config, val_set=splits.val, evaluate_fn=evaluate_fn)
     history = result.history
