@@ -7,6 +7,10 @@ when its weights are supplied, else a VGGish trained here.
 front end, :func:`audiolib.t19.inputs.example_patches`) goes into the fusion layer in place of
 VGGish's 128-d one. It is the closest this machine has to the report's pretrained VGGish: a
 different network, trained on the same corpus. :func:`yamnet_available` says whether its file is here.
+The examples are computed in T19's own input pass (:func:`audiolib.t19.extract_inputs` with
+``front_end="yamnet"``), not by ``audiolib.models.yamnet.embed_clips`` (which reads the original
+clips through the feature cache), because every augmented copy of a training clip needs the
+embedding of its own augmented audio.
 
 Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
 frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
