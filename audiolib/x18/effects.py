@@ -103,6 +103,16 @@ def _chosen(table: pd.DataFrame, metric: str, chosen: pd.Series) -> pd.Series:
                       for seed, setting in chosen.items()})
 
 
+def _still_rising(rows: pd.DataFrame) -> str:
+    """A note naming the settings whose validation AUC reached 90 % of its rise only at the last
+    evaluations in some seed: their "final" score is not final yet (more STEPS would tell)."""
+    late = rows[(rows["metric"] == "convergence") & (rows["value"] >= 0.95)]
+    if late.empty:
+        return ""
+    return (f"setting(s) {', '.join(_settings(late))} still rising at the end of the run: their final score is "
+            "not reached, so the spread includes speed (more STEPS would separate the two)")
+
+
 def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFrame, *,
             dataset: str) -> tuple[dict[str, pd.Series], dict[str, str]]:
     """Per claim id, the per-seed effect on ``dataset`` (see each claim's ``metric``), and notes.
@@ -157,9 +167,11 @@ def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFr
     if not s.empty:
         measured["X18-F5-weight-scale-final-equal"] = spread(s, "test_AUC")
         measured["X18-F5-weight-scale-speed"] = spread(s, "convergence")
+        notes["X18-F5-weight-scale-final-equal"] = _still_rising(s)
     w = factor("width")
     if not w.empty:
         measured["X18-F6-width-final-equal"] = spread(w, "test_AUC")
+        notes["X18-F6-width-final-equal"] = _still_rising(w)
         measured["X18-F6-width-speed"] = spread(w, "convergence")
         if len(_settings(w)) > 1:
             narrow, wide = _settings(w)[0], _settings(w)[-1]
