@@ -223,7 +223,7 @@ register(Experiment(
     profiles={
         "smoke": {"DATASETS": ["esc10"], "CLIPS_PER_FOLD": 5, "TEST_FOLDS": 1, "SEEDS": [0],
                   "METHODS": ["baseline", "mel+resize"], "MIXUP_METHODS": ["resize"], "MIXUP_DATASETS": ["esc10"],
-                  "EPOCH_SCALE": 0.01, "LR_POLICY": "range_test", "RANGE_TEST": "once", "RANGE_TEST_STEPS": 10,
+                  "EPOCH_SCALE": 0.01, "LR_POLICY": "table1", "RANGE_TEST": "once", "RANGE_TEST_STEPS": 10,
                   "WIDTH": 0.0625, "BATCH_SIZE": 8, "BN_RECALIBRATION": 1},
         "full": {"DATASETS": ["esc50", "urbansound8k"], "CLIPS_PER_FOLD": 0, "TEST_FOLDS": 0, "SEEDS": [0, 1, 2],
                  "MIXUP_METHODS": ["baseline", "mel", "resize", "mel+resize"],
