@@ -159,6 +159,7 @@ def test_table4_effects_known_answers():
             rows.append({"train_clips": n, "seed": s, "metric": "AUC", "value": v + 0.001 * s, "source": "this run"})
     t = pd.concat([pd.DataFrame(rows), paper.table4()], ignore_index=True)
     np.testing.assert_allclose(C.small_end_slope(t).to_numpy(), [0.10] * 3)
+    np.testing.assert_allclose(C.size_slope(t).to_numpy(), [0.053] * 3)
     np.testing.assert_allclose(C.saturation(t).to_numpy(), [0.09] * 3)
     # the paper's own Table 4 saturates
     p = paper.table4().assign(source="this run", seed=0)

@@ -68,13 +68,14 @@ from .transfer import (
 )
 
 __all__ = [
-    "ARCHITECTURES", "CLAIMS", "beside", "Features", "METRICS", "claims", "findings", "label_eval_set", "per_class_runs", "train_architectures",
-    "Embedders", "train_embedders", "transfer_experiment", "transfer_notes", "transfer_features",
-    "yamnet_patchset", "Framewise", "H17Data", "SmallSet", "Trained", "balanced_eval_rows", "best_of",
-    "build_model", "class_names", "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer",
-    "evaluate_clips", "framewise_scores", "label_set_experiment", "label_subset_sizes", "label_subsets",
-    "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper", "per_class_table",
-    "prepare_corpus", "real_small_set", "recording", "recording_patches", "repatch", "save_tagger", "split_corpus",
-    "synthetic_small_set", "table2", "tidy_per_class", "train_and_evaluate", "training_size_experiment",
-    "training_sizes", "transfer_corpus", "transfer_table", "wide", "with_targets",
+    "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "Framewise", "H17Data", "METRICS", "SmallSet",
+    "Trained", "balanced_eval_rows", "beside", "best_of", "build_model", "claims", "class_names",
+    "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer", "evaluate_clips",
+    "findings", "framewise_scores", "label_eval_set", "label_set_experiment", "label_subset_sizes",
+    "label_subsets", "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper",
+    "per_class_runs", "per_class_table", "prepare_corpus", "real_small_set", "recording", "recording_patches",
+    "repatch", "save_tagger", "split_corpus", "synthetic_small_set", "table2", "tidy_per_class",
+    "train_and_evaluate", "train_architectures", "train_embedders", "training_size_experiment",
+    "training_sizes", "transfer_corpus", "transfer_experiment", "transfer_features", "transfer_notes",
+    "transfer_table", "wide", "with_targets", "yamnet_patchset",
 ]
