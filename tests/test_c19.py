@@ -373,7 +373,7 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
                     device="cpu")
     train_idx = np.flatnonzero(data.folds != 1)
     lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg)
-    assert sorted((t, round(f, 3)) for t, f in lrs) == [("R1", 1.0), ("R2", 0.333), ("R3", 0.333), ("R3", 1.0)]
+    assert sorted((t, round(f, 3)) for t, f in lrs) == [(r, f) for r in ("R1", "R2", "R3") for f in (0.333, 1.0)]
     for t in tests:
         assert lrs[(t["tag"], t["body_lr_factor"])] == t["test"].suggestion
         assert cfg.range_test_bounds[0] <= t["test"].suggestion <= cfg.range_test_bounds[1]
