@@ -149,7 +149,7 @@ def load_embedder(embedder: str, device: str = "auto"):
 
     model = load_yamnet(device=resolve_device(device))
     model.cache_key = f"yamnet-{_file_digest(yamnet_files()['tflite'])}"  # the weights' identity
-    config = get_config("vggish").with_(log_offset=0.001)
+    config = get_config("yamnet").with_(patch_hop=None)  # the release's 0.96 s hop, not YAMNet's 0.48 s
     return model, config, "YAMNet (Google's release, MobileNet-v1 trained on AudioSet), 1024-d -> PCA 128"
 
 
