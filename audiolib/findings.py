@@ -20,8 +20,10 @@ direction           verdict
                     ``[-margin, margin]``, inconclusive otherwise
 ==================  ==========================================================================
 
-A claim this machine cannot test (no data, no weights) is **not testable here**, with the reason;
-one measured on a single replicate has no interval and is **inconclusive**.
+A claim this machine cannot test (no data, no weights) is **not testable here**, with the reason
+(declared on the claim as ``untestable``, or measured as ``None`` with a note saying what is
+absent); one measured on a single replicate has no interval, and one a run did not measure (an arm
+left out of a profile) has no estimate: both are **inconclusive**.
 
 The interval is Student's t over replicates: the effect is computed within each replicate, so
 arms that share seeds and folds are compared paired (:func:`paired_differences`); arms that do
@@ -230,8 +232,12 @@ class Finding:
     note: str = ""
     replicates: str = ""
 
+    run: bool = True
+
     @property
     def verdict(self) -> str:
+        if not self.run:
+            return "inconclusive"
         if self.claim.untestable or self.estimate is None:
             return "not testable here"
         return verdict(self.estimate, self.claim.direction, self.claim.margin)
@@ -239,6 +245,8 @@ class Finding:
     def row(self) -> dict:
         e, c = self.estimate, self.claim
         note = self.note or (c.untestable if self.verdict == "not testable here" else "")
+        if not self.run:
+            note = "; ".join(filter(None, ["not measured in this run", note]))
         if self.verdict == "inconclusive" and c.scale_needed:
             note = "; ".join(filter(None, [note, f"needs {c.scale_needed}"]))
         if e is not None and e.n < 2:
@@ -258,8 +266,10 @@ def judge(claims: Mapping[str, Claim] | Sequence[Claim], measured: Mapping[str, 
     Args:
         claims: the claims this notebook tests (a paper's ``CLAIMS`` or a selection of them).
         measured: per claim id, the per-replicate effect values, a ready :class:`Estimate`, or
-            ``None`` when the run could not measure it (with a reason in ``notes``). A claim missing
-            from ``measured`` is not testable here: its ``untestable`` reason, or the note given.
+            ``None`` when this machine cannot measure it (data or weights absent: not testable
+            here; say what is absent in ``notes``). A claim missing from ``measured`` was not run
+            (e.g. its arm is left out of the profile): inconclusive, "not measured in this run".
+            A claim declared ``untestable`` is not testable here, whatever is measured.
         scale: the scale the run measured at, e.g. ``"quick: synthetic 1000 clips, width 1/16"``.
         replicates: what a replicate is, e.g. ``"3 seeds"`` or ``"3 seeds x 2 folds"``.
         notes: optional per-claim notes (why not measured, what differs from the paper).
@@ -278,7 +288,8 @@ def judge(claims: Mapping[str, Claim] | Sequence[Claim], measured: Mapping[str, 
         e = value if isinstance(value, Estimate) or value is None else estimate(value)
         if claim.untestable:
             e = None
-        rows.append(Finding(claim, e, scale, notes.get(claim.id, ""), replicates).row())
+        was_run = claim.id in measured or bool(claim.untestable)
+        rows.append(Finding(claim, e, scale, notes.get(claim.id, ""), replicates, run=was_run).row())
     return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
 
 

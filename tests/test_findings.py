@@ -127,6 +127,8 @@ def test_judge_builds_one_row_per_claim():
     assert by_id.loc["H17-T3-y", "note"] == "no data here"
     assert by_id.loc["H17-T4-z", "verdict"] == "inconclusive"
     assert "10 GPU-hours" in by_id.loc["H17-T4-z", "note"]
+    unmeasured = judge(claims.claims[:1], {}, scale="quick").iloc[0]
+    assert unmeasured["verdict"] == "inconclusive" and unmeasured["note"].startswith("not measured in this run")
     with pytest.raises(KeyError, match="unknown claim"):
         judge(claims.claims, {"H17-nope": [1.0]}, scale="quick")
 

@@ -131,7 +131,9 @@ def test_findings_verdicts_on_constructed_tables():
 def test_missing_arms_and_unpaired_seeds_are_named():
     table = _constructed()
     found = claims.findings(table[table.variant != "cnn"], scale="test").set_index("claim_id")
-    assert found.loc["T19-s4.1-fusion-beats-cnn", "verdict"] == "not testable here"
+    assert found.loc["T19-s4.1-fusion-beats-cnn", "verdict"] == "inconclusive"   # testable, not run
+    assert found.loc["T19-s4.1-fusion-beats-cnn", "n"] == 0
+    assert "not measured in this run" in found.loc["T19-s4.1-fusion-beats-cnn", "note"]
     assert "cnn" in found.loc["T19-s4.1-fusion-beats-cnn", "note"]
     broken = table[~((table.variant == "cnn") & (table.seed == 2))]
     with pytest.raises(ValueError, match="do not share seeds"):

@@ -132,7 +132,7 @@ def test_measure_gives_known_effects():
     np.testing.assert_allclose(measured["X18-F4-big-data-less-overfitting"], 0.25)
     np.testing.assert_allclose(measured["X18-T4-big-data-better"], 0.1)
     assert (measured["X18-F4-big-data-slower"] > 0).all() and (measured["X18-F6-width-speed"] >= 0.5).all()
-    assert "X18-F5-weight-scale-speed" not in measured and "not measured" in notes["X18-F5-weight-scale-speed"]
+    assert "X18-F5-weight-scale-speed" not in measured and "not in the parameters" in notes["X18-F5-weight-scale-speed"]
 
 
 def test_findings_verdicts_on_constructed_tables():
@@ -145,7 +145,7 @@ def test_findings_verdicts_on_constructed_tables():
     assert v["X18-F6-width-final-equal"] == "contradicted"  # spread 0.1, far outside the 0.01 margin
     assert v["X18-F6-width-speed"] == "reproduced"
     assert v["X18-F3-l2-matters"] == "reproduced" and v["X18-T4-big-data-better"] == "reproduced"
-    assert v["X18-F5-weight-scale-final-equal"] == "not testable here"
+    assert v["X18-F5-weight-scale-final-equal"] == "inconclusive"  # not run: no weight-scale sweep here
     assert (table.set_index("claim_id").loc["X18-T3-fc-best", "n"]) == 3
     # the residual network best: fully connected is contradicted
     worse = effects.findings(_arch(0.20, 0.30, 0.25, 0.35), sweeps, curves, dataset="d", scale="constructed")

@@ -206,12 +206,10 @@ def findings(table: pd.DataFrame, *, scale: str, replicates: str = "",
              notes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The findings table of a run (one corpus's rows of ``run_variants`` plus the baselines).
 
-    Claims whose variants were not run get ``n = 0`` and the verdict "not testable here" with a
-    note naming the missing variants.
+    Claims whose variants were not run get ``n = 0`` and the verdict "inconclusive" with a note
+    naming the missing variants (they are testable, just not measured by this profile).
     """
     measured, why = effects(table)
     values: dict = {k: v.to_numpy(dtype=float) for k, v in measured.items()}
-    for claim_id in why:
-        values[claim_id] = None
     all_notes = {**why, **dict(notes or {})}
     return F.judge(CLAIMS.claims, values, scale=scale, replicates=replicates, notes=all_notes)

@@ -178,7 +178,7 @@ def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFr
             measured["X18-s3.4-overfitting-wide"] = _at(w, "overfitting", wide) - _at(w, "overfitting", narrow)
     for claim in CLAIMS.claims:
         if claim.id not in measured and claim.id not in notes:
-            notes[claim.id] = "not measured in this run (its sweep or architecture is not in the parameters)"
+            notes[claim.id] = "its sweep or architecture is not in the parameters"
     for name in diverged:
         for claim in CLAIMS.claims:
             if claim.id in measured and name in claim.metric:
@@ -191,7 +191,7 @@ def findings(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataF
     """The findings table of notebook 06: every X18 claim, judged on ``dataset``'s runs.
 
     ``scale`` says what the run measured at (data, embedder, steps). A claim whose experiment did
-    not run is kept as a row, not testable here, with the reason in its note.
+    not run is kept as a row, inconclusive ("not measured in this run"), with the reason in its note.
     """
     measured, notes = measure(architectures, sweeps, curves, dataset=dataset)
     values = {cid: v.sort_index().to_numpy(dtype=float) for cid, v in measured.items()}
