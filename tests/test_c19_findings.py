@@ -151,7 +151,8 @@ def test_verdicts_reproduced_contradicted_inconclusive():
         f = claims.findings(t, scale="test").set_index("claim_id")
         v[name] = f.loc["C19-T3-mel-beats-baseline", "verdict"]
         assert f.loc["C19-s3-imagenet-speeds-convergence", "verdict"] == "not testable here"
-        assert f.loc["C19-s3.1-mixup-flat-gain", "verdict"] == "not testable here"  # no mixup arms
+        assert f.loc["C19-s3.1-mixup-flat-gain", "verdict"] == "inconclusive"  # no mixup arms: not measured
+        assert "not measured in this run" in f.loc["C19-s3.1-mixup-flat-gain", "note"]
     assert v == {"up": "reproduced", "down": "contradicted", "flat": "inconclusive"}
 
 
@@ -168,7 +169,7 @@ def test_no_interaction_is_an_equivalence_claim():
 def test_missing_dataset_and_unpaired_arms():
     acc = {("baseline", False): 0.5, ("mel", False): 0.6, ("resize", False): 0.55}
     f = claims.findings(_table(acc, datasets=("esc10",)), scale="test").set_index("claim_id")
-    assert f.loc["C19-T2-mel-beats-baseline", "verdict"] == "not testable here"
+    assert f.loc["C19-T2-mel-beats-baseline", "verdict"] == "inconclusive"  # UrbanSound8K not run
     assert "no dataset" in f.loc["C19-T2-mel-beats-baseline", "note"]
     assert f.loc["C19-T3-mel-beats-baseline", "verdict"] == "reproduced"
     t = _table(acc)
