@@ -182,7 +182,8 @@ def test_transfer_effects_pair_by_seed_and_fold_and_report_missing_arms():
     assert v.loc["H17-S44-yamnet-esc10", "verdict"] == "reproduced"
     assert v.loc["H17-S44-yamnet-us8k", "verdict"] == "not testable here"
     assert "not available" in v.loc["H17-S44-yamnet-us8k", "note"]
-    assert v.loc["H17-S44-embedding-beats-logmel", "verdict"] == "not testable here"
+    assert v.loc["H17-S44-embedding-beats-logmel", "verdict"] == "inconclusive"   # left out by this run
+    assert "not measured in this run" in v.loc["H17-S44-embedding-beats-logmel", "note"]
 
 
 def test_findings_rejects_an_unknown_notebook():

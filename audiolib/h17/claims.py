@@ -271,7 +271,9 @@ def findings(notebook: str, tables: Mapping[str, pd.DataFrame], *, scale: str, r
 
     ``tables`` holds, per notebook: 01 ``table2`` and ``per_class`` (ResNet-50's per-class rows with
     a seed column); 02 ``table3``; 03 ``table4``; 04 ``transfer``. A claim whose arms are absent
-    from the run (e.g. no YAMNet, no real data) is reported as not testable here, with the reason.
+    because this machine lacks their data or weights (a note saying "not available here", e.g.
+    from :func:`~audiolib.h17.transfer.transfer_notes`) is not testable here; one whose arms the
+    run left out (a profile's choice) is inconclusive, "not measured in this run".
     """
     if notebook not in NOTEBOOK_CLAIMS:
         raise ValueError(f"H17 findings: notebook must be one of {sorted(NOTEBOOK_CLAIMS)}, got {notebook!r}")
@@ -283,8 +285,12 @@ def findings(notebook: str, tables: Mapping[str, pd.DataFrame], *, scale: str, r
         try:
             measured[claim_id] = fn(*args, **kw).to_numpy(dtype=float)
         except (KeyError, ValueError) as exc:
-            measured[claim_id] = None
-            notes.setdefault(claim_id, f"not measured in this run: {exc}")
+            # an arm this run left out: inconclusive ("not measured in this run"); data or weights
+            # absent from this machine (a note saying "not available here"): not testable here
+            if "not available here" in notes.get(claim_id, ""):
+                measured[claim_id] = None
+            else:
+                notes.setdefault(claim_id, str(exc))
 
     if notebook == "01":
         t2 = tables["table2"]
