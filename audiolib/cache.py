@@ -76,6 +76,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from . import paths
+from .runtime import torch_threads
 
 __all__ = [
     "CACHE_FORMAT", "CacheIntegrityError", "file_checksums", "verify_cache", "feature_key", "key_parts", "cache_root", "cache_path", "build_cache", "open_cache",
@@ -294,21 +295,6 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """One torch thread while featurising in this process, as in each worker process.
-
-    A clip's front end is too small to gain from intra-op threads, and on a busy machine the
-    threads' spinning made it several times slower (see benchmarks/featurize.py).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _build_shard(clips, config, staging: Path, s: int, rows: range, *, num_workers: int, pad_short: bool,
                  dtype: str, bar) -> None:
     from .loaders import feature_loader
@@ -318,7 +304,7 @@ def _build_shard(clips, config, staging: Path, s: int, rows: range, *, num_worke
         bar.update(len(rows))
         return
     chunks, owners = [], []
-    with _one_thread() if num_workers == 0 else contextlib.nullcontext():
+    with torch_threads(1) if num_workers == 0 else contextlib.nullcontext():
         for row, patches in feature_loader(clips, config, rows=rows, num_workers=num_workers, pad_short=pad_short):
             chunks.append(patches.numpy().astype(dtype, copy=False))
             owners.append(np.full(patches.shape[0], row, dtype=np.int64))
@@ -370,7 +356,7 @@ def _scan(clips, config, pad_short: bool, num_workers: int, my_rows: list[range]
     shards, and the verdicts are gathered, so every rank raises the same error together.
     """
     from .data.patches import patch_seconds
-    from .data.scan import UnusableDataError, _error_message, scan_clips
+    from .data.scan import UnusableDataError, scan_clips, unusable_message
 
     min_seconds = 0.0 if pad_short else patch_seconds(config)
     if _dist.world_size() == 1:
@@ -384,7 +370,7 @@ def _scan(clips, config, pad_short: bool, num_workers: int, my_rows: list[range]
     if found:
         order = {cid: k for k, cid in enumerate(clips.manifest["clip_id"].astype(str))}
         found.sort(key=lambda u: order.get(str(u["clip_id"]), -1))
-        raise UnusableDataError(_error_message(clips.name, found, len(clips)), found)
+        raise UnusableDataError(unusable_message(clips.name, found, len(clips)), found)
 
 
 def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard_clips: int = 2048,

@@ -108,13 +108,14 @@ def tag(file: str, checkpoint: str | None = None, *, model: str | None = None, o
     import pandas as pd
 
     from . import plots
-    from .h17.framewise import _config, stream_framewise
+    from .features import get_config
+    from .h17.framewise import stream_framewise
 
     if top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
     (path,) = _check_files([file])
     net, info = _load(checkpoint, model, device)
-    config = _config(info["feature_config"])
+    config = get_config(info["feature_config"])
     result = stream_framewise(net, path, classes=info["classes"], class_names=info["class_names"], config=config,
                               hop_frames=_hop_frames(hop_seconds, config), device=device, chunk_seconds=chunk_seconds,
                               batch_size=32)  # small batches: a deep network's activations stay small
@@ -147,7 +148,8 @@ def embed(files: Sequence[str], checkpoint: str | None = None, *, model: str | N
     """Write per-patch embeddings of every file in format ``fmt``. Returns the files written."""
     from . import train as _train
     from .audio import load_audio
-    from .h17.framewise import _config, recording_patches
+    from .features import get_config
+    from .h17.framewise import recording_patches
 
     plugins = _plugin_writers()
     if fmt not in BUILTIN_FORMATS and fmt not in plugins:
@@ -156,7 +158,7 @@ def embed(files: Sequence[str], checkpoint: str | None = None, *, model: str | N
     net, info = _load(checkpoint, model, device)
     if not hasattr(net, "embedding"):
         raise ValueError(f"checkpoint {checkpoint}: model {info['model_name']} has no .embedding()")
-    config = _config(info["feature_config"])
+    config = get_config(info["feature_config"])
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt in plugins:  # the AudioSet release's form: one embedding per 0.96 s

@@ -32,9 +32,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .runtime import resolve_device
+
 __all__ = [
     "ClipLoadError", "ClipAudioDataset", "ClipFeatureDataset", "StepBatches", "GlobalBatchIndex",
-    "collate_waveforms", "clip_loader", "feature_loader", "step_batches", "get_batch", "worker_init",
+    "collate_waveforms", "clip_loader", "feature_loader", "step_batches", "get_batch", "worker_init", "batch_indices",
 ]
 
 
@@ -118,8 +120,6 @@ def collate_waveforms(items: Sequence[tuple]) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _pin(device) -> bool:
-    from .train import resolve_device
-
     return resolve_device(device).type == "cuda"
 
 
@@ -207,7 +207,7 @@ def feature_loader(clips, config, *, rows: Sequence[int] | None = None, num_work
 
 # --- training steps -----------------------------------------------------------------------------
 class GlobalBatchIndex:
-    """``step -> indices``: this rank's share of :func:`audiolib.train.batch_indices` (picklable).
+    """``step -> indices``: this rank's share of :func:`batch_indices` (picklable).
 
     The global batch of ``step`` is split by rank as ``idx[rank::world_size]``.
     """
@@ -219,8 +219,6 @@ class GlobalBatchIndex:
         return min(self.batch_size, self.n)
 
     def __call__(self, step: int) -> torch.Tensor:
-        from .train import batch_indices
-
         return batch_indices(self.n, self.batch_size, step, self.seed)[self.rank::self.world_size]
 
 
@@ -262,3 +260,35 @@ def step_batches(dataset, index_fn: Callable[[int], torch.Tensor], steps: Iterab
                         generator=torch.Generator(), prefetch_factor=prefetch_factor)
     yield from loader
 
+
+# --- which examples each training step sees ---------------------------------------------------
+_PERMUTATIONS: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    key = (n, int(seed), epoch)
+    perm = _PERMUTATIONS.get(key)
+    if perm is None:
+        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=g)
+        if len(_PERMUTATIONS) >= 4:  # a run walks through epochs in order; keep the last few
+            _PERMUTATIONS.pop(next(iter(_PERMUTATIONS)))
+        _PERMUTATIONS[key] = perm
+    return perm
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
+    """The example indices of global mini-batch ``step``: a pure function of its arguments.
+
+    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; batches do not cross epochs
+    (an epoch holds ``n // batch_size`` full batches; with ``n < batch_size`` a batch is all
+    ``n`` examples). The permutation is computed once per epoch and reused.
+
+    >>> batch_indices(10, 4, 0, seed=0).shape
+    torch.Size([4])
+    """
+    if n < 1:
+        raise ValueError("batch_indices: the training set is empty")
+    per_epoch = max(1, n // batch_size)
+    epoch, offset = divmod(step, per_epoch)
+    return _epoch_permutation(n, seed, epoch)[offset * batch_size:(offset + 1) * batch_size].clone()

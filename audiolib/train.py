@@ -39,53 +39,17 @@ from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from . import loaders as _loaders
+from .loaders import batch_indices
+from .runtime import cpu_has_bf16, resolve_device, seed_everything
 
 LOSSES = ("bce", "softmax_ce", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
-# --- devices and seeds --------------------------------------------------------------------------
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA when present, else CPU; otherwise ``torch.device(device)``.
-
-    Under torchrun, ``"auto"`` and ``"cuda"`` mean this rank's GPU, ``cuda:LOCAL_RANK``.
-
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if device in (None, "auto"):
-        return _default_cuda() if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("parameter DEVICE='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-        if device.index is None:
-            device = _default_cuda()
-    return device
-
-
-def _default_cuda() -> torch.device:
-    """This rank's GPU under a process group (``LOCAL_RANK``), else the current CUDA device."""
-    if _dist.world_size() > 1 or _dist.launched_by_torchrun():
-        return torch.device("cuda", _dist.local_rank())
-    return torch.device("cuda", torch.cuda.current_device())
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
+# --- devices and seeds (audiolib.runtime; re-exported here for callers of the training API) -------
 def world() -> tuple[int, int]:
     """``(rank, world_size)``: ``(0, 1)`` outside torchrun."""
     return _dist.rank(), _dist.world_size()
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (and in a single process): the rank that writes checkpoints and results."""
-    return _dist.is_main_process()
 
 
 def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
@@ -114,13 +78,7 @@ def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
     if dev.type == "cuda":
         on = profile == "full"
         return {"amp": on, "channels_last": on, "compile": on}
-    cpu = width is not None and width >= min_width
-    if cpu:
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            flags = ""
-        cpu = any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+    cpu = width is not None and width >= min_width and cpu_has_bf16()
     return {"amp": cpu, "channels_last": cpu, "compile": False}
 
 
@@ -254,38 +212,6 @@ class FitResult:
 
 
 # --- building blocks ----------------------------------------------------------------------------
-_PERMUTATIONS: dict[tuple[int, int, int], torch.Tensor] = {}
-
-
-def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
-    key = (n, int(seed), epoch)
-    perm = _PERMUTATIONS.get(key)
-    if perm is None:
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=g)
-        if len(_PERMUTATIONS) >= 4:  # a run walks through epochs in order; keep the last few
-            _PERMUTATIONS.pop(next(iter(_PERMUTATIONS)))
-        _PERMUTATIONS[key] = perm
-    return perm
-
-
-def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
-    """The example indices of global mini-batch ``step``: a pure function of its arguments.
-
-    Each epoch is a fresh permutation seeded by ``(seed, epoch)``; batches do not cross epochs
-    (an epoch holds ``n // batch_size`` full batches; with ``n < batch_size`` a batch is all
-    ``n`` examples). The permutation is computed once per epoch and reused.
-
-    >>> batch_indices(10, 4, 0, seed=0).shape
-    torch.Size([4])
-    """
-    if n < 1:
-        raise ValueError("batch_indices: the training set is empty")
-    per_epoch = max(1, n // batch_size)
-    epoch, offset = divmod(step, per_epoch)
-    return _epoch_permutation(n, seed, epoch)[offset * batch_size:(offset + 1) * batch_size].clone()
-
-
 def make_optimizer(params, config: TrainConfig, device: torch.device | None = None) -> torch.optim.Optimizer:
     """The optimizer of ``config`` (Adam and AdamW fused into one kernel when ``device`` is CUDA)."""
     kw = dict(lr=config.lr, weight_decay=config.weight_decay)

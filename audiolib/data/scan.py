@@ -168,7 +168,7 @@ def scan_clips(clips: ClipSet, *, on_error: str = "report", decode: str = "auto"
         reasons[i] = reasons[i] or f"duplicate clip_id (also in manifest row {other})"
     found = [_entry(manifest.iloc[i], reason) for i, reason in enumerate(reasons) if reason is not None]
     if found and on_error == "error":
-        raise UnusableDataError(_error_message(clips.name, found, len(manifest)), found)
+        raise UnusableDataError(unusable_message(clips.name, found, len(manifest)), found)
     keep = np.array([reason is None for reason in reasons], dtype=bool)
     usable = clips.subset(keep)
     usable.unusable = list(clips.unusable) + found
@@ -284,7 +284,8 @@ def _duplicate_ids(ids: pd.Series) -> list[tuple[int, int]]:
     return out
 
 
-def _error_message(name: str, found: list[dict], total: int) -> str:
+def unusable_message(name: str, found: list[dict], total: int) -> str:
+    """One line naming how many of ``total`` clips of ``name`` are unusable, and the first few with their reasons."""
     text = f"{name}: {len(found)} of {total} clips are unusable; first: {_describe(found[0])}"
     if len(found) > 1:
         text += "; others: " + "; ".join(_describe(u) for u in found[1:4]) + (" ..." if len(found) > 4 else "")

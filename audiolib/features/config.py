@@ -217,13 +217,29 @@ PRESETS: dict[str, LogMelConfig] = {
 }
 
 
-def get_config(name: str) -> LogMelConfig:
-    """The preset called ``name`` (see ``PRESETS``); an unknown name lists the known ones.
+def get_config(config: "LogMelConfig | str | dict | None" = None) -> LogMelConfig:
+    """The one way to turn what a caller holds into a :class:`LogMelConfig`.
+
+    Args:
+        config: a preset name (see ``PRESETS``; an unknown name lists the known ones), a
+            ``LogMelConfig`` (returned as is), a dict of its fields (as checkpoints store it), or
+            ``None`` for the ``vggish`` preset.
 
     >>> get_config("t19_cnn").num_frames(10 * 44100)
     862
+    >>> get_config(None) is get_config("vggish")
+    True
     """
+    if config is None:
+        return PRESETS["vggish"]
+    if isinstance(config, LogMelConfig):
+        return config
+    if isinstance(config, dict):
+        return LogMelConfig(**config)
+    if not isinstance(config, str):
+        raise TypeError(f"a front-end config must be a LogMelConfig, a preset name or a dict, "
+                        f"got {type(config).__name__}")
     try:
-        return PRESETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown log-mel preset {name!r}; known presets: {sorted(PRESETS)}") from None
+        return PRESETS[config]
+    except KeyError:
+        raise ValueError(f"unknown log-mel preset {config!r}; known presets: {sorted(PRESETS)}") from None

@@ -434,16 +434,6 @@ def cached_parts(config: LogMelConfig, device: torch.device, dtype: torch.dtype)
         return build_parts(config, device, dtype)
 
 
-def _resolve_config(config: LogMelConfig | str | None) -> LogMelConfig:
-    if config is None:
-        return PRESETS["vggish"]
-    if isinstance(config, str):
-        return get_config(config)
-    if not isinstance(config, LogMelConfig):
-        raise TypeError(f"config must be a LogMelConfig or a preset name, got {type(config).__name__}")
-    return config
-
-
 @functools.lru_cache(maxsize=32)
 def _resampler(orig: int, new: int, device: torch.device, dtype: torch.dtype) -> torchaudio.transforms.Resample:
     # The kernel is built in float64 and then cast: torchaudio builds it in the input's dtype,
@@ -511,14 +501,14 @@ def log_mel(waveform: Tensor, sample_rate: int, config: LogMelConfig | str | Non
     >>> log_mel(torch.zeros(44100), 44100, "vggish").shape
     torch.Size([98, 64])
     """
-    config = _resolve_config(config)
+    config = get_config(config)
     waveform = _resample(_as_waveform(waveform), sample_rate, config)
     return _log_mel(waveform, config, cached_parts(config, waveform.device, waveform.dtype))
 
 
 def log_mel_patches(waveform: Tensor, sample_rate: int, config: LogMelConfig | str | None = None) -> Tensor:
     """:func:`log_mel` cut into ``config.patch_frames``-frame patches -> ``[..., n, patch_frames, n_mels]``."""
-    config = _resolve_config(config)
+    config = get_config(config)
     return frame_patches(log_mel(waveform, sample_rate, config), config.patch_frames, config.patch_step)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from . import functional as F
-from .config import LogMelConfig, PRESETS
+from .config import LogMelConfig, PRESETS, get_config
 
 
 class LogMel(nn.Module):
@@ -31,7 +31,7 @@ class LogMel(nn.Module):
 
     def __init__(self, config: LogMelConfig | str | None = None) -> None:
         super().__init__()
-        self.config = F._resolve_config(config)
+        self.config = get_config(config)
         parts = F.build_parts(self.config)
         self.register_buffer("window", parts.window, persistent=False)
         self.register_buffer("filterbank", parts.filterbank, persistent=False)

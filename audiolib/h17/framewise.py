@@ -64,18 +64,10 @@ class Framewise:
         return table
 
 
-def _config(config: LogMelConfig | str | dict) -> LogMelConfig:
-    if isinstance(config, LogMelConfig):
-        return config
-    if isinstance(config, dict):
-        return LogMelConfig(**config)
-    return get_config(config)
-
-
 def recording_patches(waveform: torch.Tensor, sample_rate: int, config: LogMelConfig | str | dict = "vggish",
                       hop_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor, LogMelConfig]:
     """``(spectrogram [frames, mels], patches [n, patch_frames, mels], config)`` of a recording."""
-    config = _config(config)
+    config = get_config(config)
     if waveform.dim() != 1:
         raise ValueError(f"recording_patches: expected a mono waveform [time], got shape {tuple(waveform.shape)}")
     spec = log_mel(waveform.float(), sample_rate, config)
@@ -200,7 +192,7 @@ def stream_framewise(model: nn.Module, path: str | Path, *, classes: Sequence[st
 
     from ..audio import info, resample
 
-    config = _config(config)
+    config = get_config(config)
     head = info(path)
     sr, rate = head.sample_rate, config.sample_rate
     hop = hop_frames or config.patch_step

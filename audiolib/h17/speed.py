@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..models import create_model
+from ..runtime import torch_threads
 
 
 class CpuSpeed(nn.Module):
@@ -45,10 +46,7 @@ class CpuSpeed(nn.Module):
 def train_speed(name: str, *, width: float, batch_size: int = 32, amp: bool = False, channels_last: bool = False,
                 steps: int = 10, warmup: int = 2, num_classes: int = 29, threads: int | None = None) -> float:
     """Examples per second of ``steps`` training steps (after ``warmup``) on the CPU."""
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         torch.manual_seed(0)
         model = create_model(name, num_classes, width=width)
         run = CpuSpeed(model, amp=amp, channels_last=channels_last) if (amp or channels_last) else model
@@ -64,8 +62,6 @@ def train_speed(name: str, *, width: float, batch_size: int = 32, amp: bool = Fa
             loss_fn(run(x), y).backward()
             opt.step()
         return batch_size * steps / (time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(old)
 
 
 def speed_table(models: Sequence[str], widths: Sequence[float], *, batch_size: int = 32, steps: int = 10,

@@ -1,0 +1,84 @@
+"""Where and how a computation runs: device resolution, seeding, and the torch thread policy.
+
+One small module that everything else imports (training, loaders, the feature cache, the
+models' helpers), so none of them needs another's internals.
+
+>>> resolve_device("cpu")
+device(type='cpu')
+>>> with torch_threads(1):
+...     torch.get_num_threads()
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from . import distributed as _dist
+
+__all__ = ["resolve_device", "seed_everything", "torch_threads", "cpu_has_bf16"]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/``None`` -> CUDA when present, else CPU; otherwise ``torch.device(device)``.
+
+    Under torchrun, ``"auto"`` and ``"cuda"`` mean this rank's GPU, ``cuda:LOCAL_RANK``.
+
+    Raises:
+        ValueError: ``"cuda"`` asked for where no CUDA device is available.
+    """
+    if device in (None, "auto"):
+        return _default_cuda() if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("parameter DEVICE='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        if device.index is None:
+            device = _default_cuda()
+    return device
+
+
+def _default_cuda() -> torch.device:
+    """This rank's GPU under a process group (``LOCAL_RANK``), else the current CUDA device."""
+    if _dist.world_size() > 1 or _dist.launched_by_torchrun():
+        return torch.device("cuda", _dist.local_rank())
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None`` or 0: leave as is), then restore.
+
+    The thread policy of the workbook: a clip's front end and the small classifiers are too small
+    to gain from intra-op threads, and on a busy machine the threads' spinning makes them several
+    times slower, so those run with one thread; large networks keep torch's default.
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
