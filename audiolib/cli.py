@@ -37,11 +37,9 @@ BUILTIN_FORMATS = ("npz", "csv")
 
 
 def _plugin_writers() -> dict[str, Callable]:
-    """Extra embedding formats from :mod:`audiolib.embeddings` (``WRITERS``), if it is available."""
-    try:
-        from . import embeddings
-    except ImportError:
-        return {}
+    """Extra embedding formats from :mod:`audiolib.embeddings` (``WRITERS``)."""
+    from . import embeddings
+
     writers = getattr(embeddings, "WRITERS", None)
     if not isinstance(writers, dict):
         return {}

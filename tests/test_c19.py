@@ -329,10 +329,10 @@ def test_cross_validation_bookkeeping(small_cv):
 
 
 def test_methods_of_a_replicate_start_from_the_same_weights():
-    from audiolib.c19.training import build_model
+    from audiolib.c19.training import init_model
 
     cfg = C19Config(width=0.0625)
-    a, b = build_model(3, cfg, 1001), build_model(3, cfg, 1001)
+    a, b = init_model(3, cfg, 1001), init_model(3, cfg, 1001)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 

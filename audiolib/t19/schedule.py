@@ -22,7 +22,6 @@ improves; here each monitored metric keeps its own best weights (coarse and fine
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -103,6 +102,3 @@ class WarmRestartPlateau:
         self._set_lr(optimizer, self.lr)
         self.events.append({"step": int(step), "event": event, "lr": self.lr, "factor": self.factor})
 
-    def state_for(self, metric: str) -> dict | None:
-        """Best weights for ``metric`` (``None`` if it never produced a finite value)."""
-        return copy.deepcopy(self.best_states.get(metric))

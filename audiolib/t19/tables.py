@@ -15,7 +15,7 @@ from audiolib.reference import beside
 from audiolib.t19.experiment import METRICS, VARIANTS
 from audiolib.t19.paper import table_3_4
 
-__all__ = ["reference_rows", "tables_3_4", "beside_paper", "label_statistics", "available_label_statistics",
+__all__ = ["reference_rows", "tables_3_4", "beside_paper", "sonyc_label_statistics", "available_sonyc_label_statistics",
            "plot_tables", "REFERENCE_DATASET"]
 
 REFERENCE_DATASET = "SONYC-UST v1 validate: the report's Tables 3 and 4"
@@ -49,7 +49,7 @@ def beside_paper(results: pd.DataFrame) -> pd.DataFrame:
     return beside(ours, table_3_4(), keys=["variant", "checkpoint", "level"], metrics=list(METRICS))
 
 
-def label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
+def sonyc_label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
     """Positive files per tag in the real SONYC-UST annotations, as the task defines the labels:
     train at each agreement ``threshold`` (plus the summed soft targets), validate verified.
 
@@ -74,10 +74,10 @@ def label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def available_label_statistics(root=None) -> pd.DataFrame | None:
-    """:func:`label_statistics` when the SONYC-UST annotations are present, else ``None`` (with the reason printed)."""
+def available_sonyc_label_statistics(root=None) -> pd.DataFrame | None:
+    """:func:`sonyc_label_statistics` when the SONYC-UST annotations are present, else ``None`` (with the reason printed)."""
     try:
-        return label_statistics(root)
+        return sonyc_label_statistics(root)
     except FileNotFoundError as err:
         print(f"SONYC-UST label statistics skipped: {err}")
         return None
