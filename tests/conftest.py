@@ -52,15 +52,11 @@ def smoke_runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("smoke-results")
     data = tmp_path_factory.mktemp("smoke-data")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AUDIOLIB_DATA", str(data))
-    patch.setenv("AUDIOLIB_RESULTS", str(root))
     runs = {}
-    try:
+    with pytest.MonkeyPatch.context() as patch:   # only while the notebooks run
+        patch.setenv("AUDIOLIB_DATA", str(data))
         for name, exp in sorted(experiments.EXPERIMENTS.items()):
             values = {**exp.parameters("smoke"), "DEVICE": "cpu"}
             params.validate(exp.notebook, values)
             runs[name] = run.execute(exp, values, "smoke", root)
-        yield root, data, runs
-    finally:
-        patch.undo()
+    return root, data, runs

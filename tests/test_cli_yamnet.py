@@ -98,15 +98,15 @@ def test_tag_memory_does_not_grow_with_duration(tmp_path, tiny):
 
     Streaming keeps one 60 s chunk, the scores and a pooled spectrogram, so ten times the audio
     may add only the scores and the CSV (a few MiB); reading it whole would add about 200 MiB
-    (38 MiB of samples, and their float copies and spectrogram). The absolute peak is mostly
-    ``import torch`` (about 820 MiB on the 2-core test machine, CUDA libraries included).
+    (38 MiB of samples, and their float copies and spectrogram). The absolute peak is not
+    asserted: it is mostly the libraries (``import torch`` with its CUDA libraries is 0.8 to 1.7
+    GiB depending on the machine and the page cache), not the recording.
     """
     short = _tone(tmp_path / "short.wav", 60, 16000)
     long = _tone(tmp_path / "long.wav", 600, 16000)
     args = ["--checkpoint", str(tiny), "--out", str(tmp_path / "out"), "--device", "cpu"]
     base = _peak_rss_mib(["tag", str(short), *args])
     peak = _peak_rss_mib(["tag", str(long), *args])
-    assert peak < 1536, f"peak {peak:.0f} MiB"
     assert peak - base < 48, f"1 min: {base:.0f} MiB, 10 min: {peak:.0f} MiB"
     scores = pd.read_csv(tmp_path / "out" / "long.scores.csv")
     print(f"tag peak RSS: 1 min {base:.0f} MiB, 10 min {peak:.0f} MiB")

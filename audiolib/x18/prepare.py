@@ -6,6 +6,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from audiolib.models import list_models
+
 from .data import EMBEDDERS, audioset_splits, embed_dataset, embed_default_corpus, load_embedder, yamnet_available
 
 __all__ = ["prepare_datasets"]
@@ -30,6 +32,9 @@ def prepare_datasets(names: Sequence[str], *, embedder: str = "auto", primary: s
     """
     if embedder not in (*EMBEDDERS, "auto"):
         raise ValueError(f"EMBEDDER {embedder!r} unknown; allowed: auto, {', '.join(EMBEDDERS)}")
+    # Checked whatever the embedder, so a mistyped name fails now, not in a later run that trains it.
+    if embed_model not in list_models():
+        raise ValueError(f"EMBED_MODEL: unknown model {embed_model!r}; registered models: {', '.join(list_models())}")
     info: dict[str, Any] = {"clips": {}, "skipped": {}}
     if embedder == "auto":
         reason = yamnet_available()
