@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for exp in experiments.select(args.only):
             print(f"{exp.name}: {exp.reproduces}")
+            defaults = {k: p.default for k, p in params.notebook_parameters(exp.notebook).items()
+                        if k not in ("PROFILE", "RUN_DIR")}
             for profile in experiments.PROFILES:
-                print(f"    {profile}: {exp.parameters(profile)}")
+                shown = exp.parameters(profile) if profile != "quick" else f"the notebook's defaults {defaults}"
+                print(f"    {profile}: {shown}")
         return 0
     try:
         planned = plan(args.profile, args.only, params.parse_assignments(args.set))

@@ -88,3 +88,12 @@ def test_runner_fails_before_any_work(results_root, capsys):
     assert run.main(["--profile", "smoke", "--only", "no-such-notebook", "--results", str(results_root)]) == 2
     assert run.main(["--profile", "smoke", "--only", "00", "--set", "N_CLIPS='many'",
                      "--results", str(results_root)]) == 2
+
+
+def test_the_quick_profile_is_the_notebooks_defaults():
+    """One source of truth: a registry entry cannot carry a quick profile, and quick overrides nothing."""
+    with pytest.raises(ValueError, match="quick profile is the notebook's parameter defaults"):
+        experiments.Experiment(name="99_x", reproduces="-", profiles={"quick": {"N_CLIPS": 3}})
+    for exp in experiments.EXPERIMENTS.values():
+        assert exp.parameters("quick") == {"PROFILE": "quick"}
+        assert params.notebook_parameters(exp.notebook)["PROFILE"].default == "quick", exp.name
