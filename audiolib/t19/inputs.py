@@ -25,7 +25,7 @@ from audiolib.features import get_config, log_mel, log_mel_patches, vggish_examp
 from audiolib.t19.labels import clip_targets
 from audiolib.train import resolve_device
 
-__all__ = ["T19Inputs", "extract_inputs", "add_embeddings", "standardise", "fit_length", "example_patches",
+__all__ = ["T19Inputs", "extract_inputs", "add_embeddings", "standardise_embeddings", "fit_length", "example_patches",
            "CLIP_SECONDS", "FEATURES", "EXAMPLE_FRONT_ENDS"]
 
 CLIP_SECONDS = 10.0
@@ -188,7 +188,7 @@ def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy
         augmentations=augmentations, front_end=front_end)
 
 
-def standardise(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
+def standardise_embeddings(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
     """Zero mean, unit variance per embedding dimension, with the training rows' statistics."""
     train = embeddings[torch.as_tensor(np.asarray(train_rows))].reshape(-1, embeddings.shape[-1])
     mean = train.mean(dim=0)
@@ -208,7 +208,7 @@ def add_embeddings(inputs: T19Inputs, embed, *, standardise: bool = True) -> T19
         raise ValueError(f"embed returned {tuple(emb.shape)} for examples {tuple(inputs.examples.shape)}")
     if standardise:
         train = inputs.rows("train")
-        emb = standardise(emb, train if len(train) else np.arange(len(inputs)))
+        emb = standardise_embeddings(emb, train if len(train) else np.arange(len(inputs)))
     inputs.embeddings = emb
     return inputs
 
