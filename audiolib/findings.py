@@ -193,10 +193,15 @@ def paired_differences(table: pd.DataFrame, metric: str, arm_column: str, a, b) 
     Replicates present in only one arm are an error, never silently dropped.
     """
     va, vb = arm_values(table, metric, arm_column, a), arm_values(table, metric, arm_column, b)
-    only = va.index.symmetric_difference(vb.index)
+    return paired(va, vb, what=f"{a!r} and {b!r}").rename(f"{metric}({a}) - {metric}({b})")
+
+
+def paired(a: pd.Series, b: pd.Series, *, what: str = "the arms", unit: str = "replicates") -> pd.Series:
+    """``a - b`` aligned on their replicate index; replicates present in only one are an error, never dropped."""
+    only = a.index.symmetric_difference(b.index)
     if len(only):
-        raise ValueError(f"{a!r} and {b!r} do not share replicates {list(only)}: cannot pair them")
-    return (va - vb.loc[va.index]).rename(f"{metric}({a}) - {metric}({b})")
+        raise ValueError(f"{what} do not share {unit} {list(only)}: cannot pair them")
+    return a - b.loc[a.index]
 
 
 def per_replicate(table: pd.DataFrame, statistic: Callable[[pd.DataFrame], float]) -> pd.Series:
@@ -293,15 +298,23 @@ def judge(claims: Mapping[str, Claim] | Sequence[Claim], measured: Mapping[str, 
     return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
 
 
+def format_effect(value: float, low: float, high: float) -> str:
+    """``+0.060 [+0.035, +0.085]``; ``-`` when not measured, no interval when n < 2.
+
+    >>> format_effect(0.06, 0.035, 0.085), format_effect(0.3, math.nan, math.nan), format_effect(math.nan, 0, 0)
+    ('+0.060 [+0.035, +0.085]', '+0.300', '-')
+    """
+    if not math.isfinite(float(value)):
+        return "-"
+    ci = f" [{low:+.3f}, {high:+.3f}]" if math.isfinite(float(low)) else ""
+    return f"{value:+.3f}{ci}"
+
+
 def summary(findings: pd.DataFrame) -> pd.DataFrame:
     """A compact view for display: claim, ours [95 % CI], n, verdict."""
-    def fmt(r) -> str:
-        if not np.isfinite(r["value"]):
-            return "-"
-        ci = f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if np.isfinite(r["ci_low"]) else ""
-        return f"{r['value']:+.3f}{ci}"
     return pd.DataFrame({"claim": findings["claim_id"], "where": findings["where"], "effect": findings["metric"],
-                         "ours [95% CI]": findings.apply(fmt, axis=1), "n": findings["n"],
+                         "ours [95% CI]": [format_effect(v, lo, hi) for v, lo, hi in
+                                           zip(findings["value"], findings["ci_low"], findings["ci_high"])], "n": findings["n"],
                          "paper": findings["paper_numbers"], "verdict": findings["verdict"]})
 
 

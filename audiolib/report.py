@@ -20,7 +20,6 @@ import argparse
 import base64
 import html
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,20 +80,11 @@ def _read_run(exp: experiments.Experiment, root: Path) -> NotebookRun:
     return run
 
 
-def _ours(row: pd.Series) -> str:
-    if not (isinstance(row["value"], float) and math.isfinite(row["value"])):
-        return "-"
-    if isinstance(row["ci_low"], float) and math.isfinite(row["ci_low"]):
-        return f"{row['value']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]"
-    return f"{row['value']:+.3f}"
-
-
 def claims_view(table: pd.DataFrame) -> pd.DataFrame:
     """The findings columns a reader needs, ours as ``mean [low, high]``."""
     view = table.copy()
-    view["value"] = view["value"].astype(float)
-    view["ci_low"] = view["ci_low"].astype(float)
-    view["ours"] = view.apply(_ours, axis=1)
+    view["ours"] = [findings.format_effect(v, lo, hi) for v, lo, hi in
+                    zip(view["value"].astype(float), view["ci_low"].astype(float), view["ci_high"].astype(float))]
     return view[[c for c in FINDINGS_SHOWN if c in view.columns]].astype(object).fillna("")
 
 

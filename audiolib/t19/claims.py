@@ -159,11 +159,8 @@ def primary(wide: pd.DataFrame, variant: str) -> pd.Series:
     return (_get(wide, variant, "fine micro_auprc @ best fine") + _get(wide, variant, "coarse micro_auprc @ best coarse")) / 2
 
 
-def _paired(a: pd.Series, b: pd.Series) -> pd.Series:
-    only = a.index.symmetric_difference(b.index)
-    if len(only):
-        raise ValueError(f"arms do not share seeds {list(only)}: cannot pair them")
-    return a - b.loc[a.index]
+def _pair(a: pd.Series, b: pd.Series) -> pd.Series:
+    return F.paired(a, b, what="arms", unit="seeds")
 
 
 def effects(table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str]]:
@@ -176,19 +173,19 @@ def effects(table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str]]:
         return _get(wide, v, f"fine {metric} @ {ckpt}")
 
     compute = {
-        "T19-s4.1-fusion-beats-cnn": lambda: _paired(primary(wide, "fusion_37"), primary(wide, "cnn")),
-        "T19-s4.1-cnn-below-baseline": lambda: _paired(primary(wide, "cnn"), primary(wide, "baseline_fine")),
-        "T19-s6-single-beats-hierarchical": lambda: _paired(
+        "T19-s4.1-fusion-beats-cnn": lambda: _pair(primary(wide, "fusion_37"), primary(wide, "cnn")),
+        "T19-s4.1-cnn-below-baseline": lambda: _pair(primary(wide, "cnn"), primary(wide, "baseline_fine")),
+        "T19-s6-single-beats-hierarchical": lambda: _pair(
             (fine(one, "micro_auprc") + fine(one, "macro_auprc")) / 2,
             (fine("hierarchical", "micro_auprc") + fine("hierarchical", "macro_auprc")) / 2),
-        "T19-s6-hierarchical-fine-f1": lambda: _paired(fine("hierarchical", "micro_f1"), fine(one, "micro_f1")),
-        "T19-s5-root-beats-none": lambda: _paired(primary(wide, one), primary(wide, "fusion_37_unweighted")),
-        "T19-s5-root-beats-full": lambda: _paired(primary(wide, one), primary(wide, "fusion_37_full_weights")),
-        "T19-T3T4-beats-baseline-coarse": lambda: _paired(_get(wide, one, "coarse micro_auprc @ best coarse"),
+        "T19-s6-hierarchical-fine-f1": lambda: _pair(fine("hierarchical", "micro_f1"), fine(one, "micro_f1")),
+        "T19-s5-root-beats-none": lambda: _pair(primary(wide, one), primary(wide, "fusion_37_unweighted")),
+        "T19-s5-root-beats-full": lambda: _pair(primary(wide, one), primary(wide, "fusion_37_full_weights")),
+        "T19-T3T4-beats-baseline-coarse": lambda: _pair(_get(wide, one, "coarse micro_auprc @ best coarse"),
                                                           _get(wide, "baseline_coarse", "coarse micro_auprc @ best val loss")),
-        "T19-T3T4-not-baseline-fine": lambda: _paired(fine(one, "micro_auprc", "best fine"),
+        "T19-T3T4-not-baseline-fine": lambda: _pair(fine(one, "micro_auprc", "best fine"),
                                                       _get(wide, "baseline_fine", "fine micro_auprc @ best val loss")),
-        "T19-s6-all-data-fix": lambda: _paired(fine("hierarchical_all_data", "micro_auprc"),
+        "T19-s6-all-data-fix": lambda: _pair(fine("hierarchical_all_data", "micro_auprc"),
                                                fine("hierarchical", "micro_auprc")),
     }
     measured, notes = {}, {}
