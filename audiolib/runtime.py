@@ -1,4 +1,4 @@
-"""Where and how a computation runs: device resolution, seeding, and the torch thread policy.
+"""Where and how a computation runs: device resolution, seeding, the torch thread policy, CPU bf16.
 
 One small module that everything else imports (training, loaders, the feature cache, the
 models' helpers), so none of them needs another's internals.
@@ -19,10 +19,11 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from . import distributed as _dist
 
-__all__ = ["resolve_device", "seed_everything", "torch_threads", "cpu_has_bf16"]
+__all__ = ["resolve_device", "seed_everything", "torch_threads", "cpu_has_bf16", "CpuSpeed"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -82,3 +83,27 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+class CpuSpeed(nn.Module):
+    """Wrap a model so that its forward runs in bf16 autocast and/or channels_last on the CPU.
+
+    The wrapped model is converted to channels_last in place when ``channels_last``; its
+    parameters stay float32 (autocast casts per operation), so the optimizer and checkpoints are
+    those of the model itself. Outputs are float32. On CUDA, :func:`audiolib.train.fit` applies
+    the same switches itself; :func:`audiolib.trials.run_trial` wraps CPU runs in this.
+    """
+
+    def __init__(self, model: nn.Module, *, amp: bool, channels_last: bool):
+        super().__init__()
+        self.model = model
+        self.amp = bool(amp)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp):
+            return self.model(x).float()

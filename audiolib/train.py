@@ -67,7 +67,8 @@ def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
     so the two go together); AlexNet at 0.0625 1.03-1.80x; Inception-V3 at 0.0625 1.60-1.86x.
     Narrower networks (the smoke profile's 1/32) stay in float32. Without ``width`` the CPU
     switches stay off. :func:`fit` applies ``amp``/``channels_last`` on CUDA; on the CPU a caller
-    applies them by wrapping the model (``audiolib.h17.speed.CpuSpeed``).
+    applies them by wrapping the model (:class:`audiolib.runtime.CpuSpeed`, as
+    :func:`audiolib.trials.run_trial` does).
 
     >>> speed_switches("quick", "cpu")
     {'amp': False, 'channels_last': False, 'compile': False}

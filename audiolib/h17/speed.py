@@ -17,30 +17,7 @@ import torch
 from torch import nn
 
 from ..models import create_model
-from ..runtime import torch_threads
-
-
-class CpuSpeed(nn.Module):
-    """Wrap a model so that its forward runs in bf16 autocast and/or channels_last on the CPU.
-
-    The wrapped model is converted to channels_last in place when ``channels_last``; its
-    parameters stay float32 (autocast casts per operation), so the optimizer and checkpoints are
-    those of the model itself. ``embedding`` and attributes are passed through.
-    """
-
-    def __init__(self, model: nn.Module, *, amp: bool, channels_last: bool):
-        super().__init__()
-        self.model = model
-        self.amp = bool(amp)
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp):
-            return self.model(x).float()
+from ..runtime import CpuSpeed, torch_threads
 
 
 def train_speed(name: str, *, width: float, batch_size: int = 32, amp: bool = False, channels_last: bool = False,
