@@ -317,40 +317,20 @@ WRITERS: dict[str, Callable[[EmbeddingSet, str | Path], list[Path]]] = {
 def save_embedding_model(path: str | Path, model: nn.Module, *, model_name: str, model_kwargs: dict[str, Any],
                          num_classes: int, pca: PCAParams | None = None, feature_config: str = "vggish") -> Path:
     """Save a trained embedding model with what is needed to rebuild it (and its PCA)."""
-    from audiolib.train import save_checkpoint
+    from audiolib.checkpoints import save_model
 
-    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs), "num_classes": int(num_classes),
-             "feature_config": feature_config}
-    if pca is not None:
-        extra["pca"] = pca.to_dict()
-    return save_checkpoint(path, model, extra=extra)
+    return save_model(path, model, model_name=model_name, model_kwargs=model_kwargs, num_classes=num_classes,
+                      feature_config=feature_config, **({"pca": pca.to_dict()} if pca is not None else {}))
 
 
 def load_embedding_model(path: str | Path, *, device: str | torch.device | None = "cpu"
                          ) -> tuple[nn.Module, PCAParams | None, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_embedding_model`: ``(model, pca or None, extra)``."""
-    from audiolib.checkpoints import check_rebuild_info
-    from audiolib.models import create_model
-    from audiolib.train import load_checkpoint, resolve_device
+    from audiolib.checkpoints import load_model
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:  # weights_only: a checkpoint holding code is refused, not run
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle, zip and format errors alike
-        raise ValueError(f"checkpoint {path} cannot be read as an audiolib checkpoint ({type(exc).__name__}): it is "
-                         f"damaged, from another program, or holds objects other than tensors (which are never "
-                         f"loaded); write it with audiolib.embeddings.save_embedding_model") from None
-    extra = payload.get("extra", {}) if isinstance(payload, dict) else {}
-    if "model_name" not in extra:
-        raise ValueError(f"checkpoint {path} does not say which model it holds (no extra.model_name); "
-                         f"save it with audiolib.embeddings.save_embedding_model")
-    check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
-    model = create_model(extra["model_name"], extra["num_classes"], **extra.get("model_kwargs", {}))
-    load_checkpoint(path, model)
+    model, extra = load_model(path, device=device)
     pca = PCAParams.from_dict(extra["pca"]) if "pca" in extra else None
-    return model.to(resolve_device(device)).eval(), pca, extra
+    return model, pca, extra
 
 
 # --- command line -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import random
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ from torch import nn
 
 from . import distributed as _dist
 
-__all__ = ["resolve_device", "seed_everything", "torch_threads", "cpu_has_bf16", "CpuSpeed"]
+__all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "torch_threads", "cpu_has_bf16",
+           "CpuSpeed", "unwrap"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -107,3 +108,37 @@ class CpuSpeed(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp):
             return self.model(x).float()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside ``torch.compile`` / ``DistributedDataParallel`` wrappers (``model`` itself otherwise)."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch (and CUDA) random states, as tensors and plain values (``weights_only``-loadable)."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_py, np_state[2:]))}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuplify(state["python"]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(v):
+    return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v

@@ -394,8 +394,9 @@ def lr_range_test(model: nn.Module, train_set, *, start_lr: float = 1e-7, end_lr
     >>> result = lr_range_test(model, patches, steps=50)   # doctest: +SKIP
     >>> result.suggestion                                  # doctest: +SKIP
     """
-    from .loaders import get_batch
-    from .train import TrainConfig, batch_indices, loss_function, make_optimizer, resolve_device
+    from .loaders import batch_indices, get_batch
+    from .runtime import resolve_device
+    from .train import TrainConfig, loss_function, make_optimizer
 
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_range_test: need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")

@@ -25,7 +25,6 @@ across ranks, checkpoints from rank 0.
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from tqdm.auto import tqdm
 from . import distributed as _dist
 from . import loaders as _loaders
 from .loaders import batch_indices
-from .runtime import cpu_has_bf16, resolve_device, seed_everything
+from .checkpoints import load_checkpoint, save_checkpoint
+from .runtime import cpu_has_bf16, resolve_device, rng_state, seed_everything, set_rng_state, unwrap
 
 LOSSES = ("bce", "softmax_ce", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -237,11 +237,6 @@ def loss_function(config: TrainConfig, device: torch.device) -> Callable[[torch.
     return lambda logits, y: nn.functional.mse_loss(torch.sigmoid(logits), y)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)
-    return getattr(model, "module", model)
-
-
 class _DatasetBatchIndex:
     """``step -> indices`` from a dataset that samples its own batches (a streaming cache)."""
 
@@ -270,87 +265,6 @@ def _device_copy(train_set, device: torch.device, mode) -> Any:
         if size > free // 4:
             return train_set
     return dataclasses.replace(train_set, patches=train_set.patches.to(device), targets=train_set.targets.to(device))
-
-
-# --- checkpoints --------------------------------------------------------------------------------
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_py, np_state[2:]))}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _py(v):
-    return v.item() if hasattr(v, "item") else v
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_tuplify(state["python"]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuplify(v):
-    return tuple(_tuplify(x) for x in v) if isinstance(v, (list, tuple)) else v
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer=None, scheduler=None, *, step: int = 0,
-                    history: list[dict] | None = None, extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, then rename).
-
-    It holds the model's weights (unwrapped from DDP / ``torch.compile``), the optimizer and
-    scheduler states, ``step``, ``history``, this process's RNG states and ``extra``; all of it
-    loads with ``torch.load(..., weights_only=True)``.
-    """
-    from .results import atomic_path
-
-    path = Path(path)
-    payload = {"model": _unwrap(model).state_dict(), "step": step, "history": history or [], "rng": _rng_state(),
-               "model_class": type(_unwrap(model)).__name__, "extra": extra or {}}
-    if optimizer is not None:
-        payload["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        payload["scheduler"] = scheduler.state_dict()
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_checkpoint(path: str | Path, model: nn.Module | None = None, map_location="cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; load its weights into ``model`` if given.
-
-    Raises ``ValueError`` naming the file when the checkpoint does not fit ``model``'s
-    architecture (missing/unexpected keys or shape mismatches).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from exc
-    state = payload.get("model", payload) if isinstance(payload, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} holds no state dict")
-    if model is not None:
-        target = _unwrap(model)
-        own = target.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or mismatched:
-            raise ValueError(
-                f"checkpoint {path} does not fit {type(target).__name__} "
-                f"(saved from {payload.get('model_class', 'unknown') if isinstance(payload, dict) else 'unknown'}): "
-                f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched tensors"
-                + (f", e.g. {(missing or unexpected or mismatched)[0]}" if (missing or unexpected or mismatched) else ""))
-        target.load_state_dict(state)
-    return payload
 
 
 def _check_resumable(path: Path, payload: dict, config: TrainConfig, world_size: int) -> None:
@@ -414,7 +328,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     if ckpt_dir is not None and (ckpt_dir / "last.pt").exists():
         # on the CPU: RNG states must stay CPU tensors; weights and optimizer states are copied
         # onto the parameters' device by load_state_dict
-        payload = load_checkpoint(ckpt_dir / "last.pt", model, map_location="cpu")
+        payload = load_checkpoint(ckpt_dir / "last.pt", model)
         _check_resumable(ckpt_dir / "last.pt", payload, config, world_size)
         optimizer.load_state_dict(payload["optimizer"])
         if scheduler is not None and "scheduler" in payload:
@@ -423,7 +337,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
         history = list(payload["history"])
         best = dict(payload["extra"].get("best", {}))
         rng_ranks = payload["extra"].get("rng_ranks")
-        _set_rng_state(rng_ranks[rank] if isinstance(rng_ranks, list) and len(rng_ranks) == world_size
+        set_rng_state(rng_ranks[rank] if isinstance(rng_ranks, list) and len(rng_ranks) == world_size
                        else payload["rng"])
         if (ckpt_dir / "best.pt").exists() and best:
             best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)["model"]
@@ -514,14 +428,14 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
             score = metrics.get(config.monitor)
             if score is not None and (not best or score > best.get(config.monitor, -math.inf)):
                 best = {k: v for k, v in metrics.items() if isinstance(v, (int, float))} | {"step": done}
-                best_state = {k: v.detach().cpu().clone() for k, v in _unwrap(model).state_dict().items()}
+                best_state = {k: v.detach().cpu().clone() for k, v in unwrap(model).state_dict().items()}
                 if ckpt_dir is not None and rank == 0:
                     save_checkpoint(ckpt_dir / "best.pt", model, step=done, extra={"best": best})
             if on_evaluate is not None:
                 on_evaluate(done, metrics, optimizer)
             train_model.train()
         if checkpoint_now:
-            rng_ranks = _dist.all_gather_object(_rng_state()) if world_size > 1 else None
+            rng_ranks = _dist.all_gather_object(rng_state()) if world_size > 1 else None
             if rank == 0:
                 save_checkpoint(ckpt_dir / "last.pt", model, optimizer, scheduler, step=done, history=history,
                                 extra={"best": best, "config": config.describe(), "world_size": world_size,
@@ -530,7 +444,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, val_set=None,
     bar.close()
     _dist.barrier()  # checkpoints are on disk before any rank goes on
     if best_state is not None and config.restore_best:
-        _unwrap(model).load_state_dict(best_state)
+        unwrap(model).load_state_dict(best_state)
     trained = config.steps - start_step
     examples = trained * config.batch_size
     return FitResult(pd.DataFrame(history), config.steps, seconds, examples / seconds if seconds else float("nan"),
@@ -557,7 +471,7 @@ def predict(model: nn.Module, data, *, batch_size: int = 256, device: str | torc
     if activation not in ("sigmoid", "softmax", "none"):
         raise ValueError(f"predict: activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}")
     device = resolve_device(device)
-    model = _unwrap(model).to(device).eval()
+    model = unwrap(model).to(device).eval()
     n = data.shape[0] if isinstance(data, torch.Tensor) else len(data)
     split = (_dist.is_distributed() if distributed is None else distributed) and n >= _dist.world_size()
     start, stop = _dist.shard_range(n) if split else (0, n)

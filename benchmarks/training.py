@@ -35,7 +35,8 @@ from audiolib import distributed
 from audiolib.data.patches import PatchSet
 from audiolib.models import accepts, complexity, create_model, default_input_shape, list_models
 from audiolib.results import start_run
-from audiolib.train import TrainConfig, fit, resolve_device, speed_switches
+from audiolib.runtime import resolve_device
+from audiolib.train import TrainConfig, fit, speed_switches
 
 PATCH = (1, 96, 64)
 H17_CLUSTER_EXAMPLES_PER_S = 11 * 128  # 11 mini-batches of 128 per second, the whole 20-GPU cluster

@@ -77,7 +77,7 @@ def test_tag_directory_and_hostile_checkpoint_are_named(tmp_path, tiny, capsys):
     for ckpt in (bad, tmp_path / "foreign.pt"):
         assert embeddings.main(["--dataset", "synthetic", "--checkpoint", str(ckpt), "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
-        assert f"checkpoint {ckpt} cannot be read" in err and "Traceback" not in err
+        assert f"checkpoint {ckpt} is unreadable" in err and "Traceback" not in err
 
 
 def _peak_rss_mib(args: list[str]) -> float:

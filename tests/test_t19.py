@@ -159,15 +159,15 @@ def test_vggish_embedding_equals_the_published_network_written_out(tmp_path):
     other = load_vggish_weights(VGGish(num_classes=7, width=0.25).double(), path).eval()
     with torch.no_grad():
         torch.testing.assert_close(other.embedding(x), model.embedding(x))
-    with pytest.raises(ValueError, match=r"vggish-like.pth do not fit this model \(width 0.5\)"):
+    with pytest.raises(ValueError, match=r"vggish-like.pth does not fit VGGish of width 0.5"):
         load_vggish_weights(VGGish(num_classes=2, width=0.5), path)
     with pytest.raises(FileNotFoundError, match="absent.pth not found"):
         load_vggish_weights(model, tmp_path / "absent.pth")
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="garbage.pth are unreadable"):
+    with pytest.raises(ValueError, match="garbage.pth is unreadable"):
         load_vggish_weights(model, tmp_path / "garbage.pth")
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "partial.pth")
-    with pytest.raises(ValueError, match="partial.pth: .* missing"):
+    with pytest.raises(ValueError, match="partial.pth does not fit.* missing"):
         load_vggish_weights(model, tmp_path / "partial.pth")
 
 

@@ -210,13 +210,10 @@ def load_torchvision_resnet(model: ResNetAudio, checkpoint_path: str | Path) -> 
     >>> load_torchvision_resnet(m, "resnet34-b627a593.pth")                    # doctest: +SKIP
     {'adapted': ['conv1.weight'], 'skipped': ['fc.weight', 'fc.bias']}
     """
+    from audiolib.checkpoints import check_state_fits, read_torch_file
+
     path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"torchvision ResNet checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"torchvision ResNet checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from exc
+    state = read_torch_file(path, "torchvision ResNet checkpoint")
     if isinstance(state, dict):
         for key in ("state_dict", "model"):
             if isinstance(state.get(key), dict):
@@ -241,17 +238,9 @@ def load_torchvision_resnet(model: ResNetAudio, checkpoint_path: str | Path) -> 
             del state[key]
 
     head_keys = {k for k in own if k.startswith(("fc.", "bottleneck."))}
-    missing = sorted(set(own) - set(state) - head_keys)
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                        for k in set(own) & set(state) if state[k].shape != own[k].shape)
-    if missing or unexpected or mismatched:
-        details = "; ".join(part for part in (
-            f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
-            f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
-            f"{len(mismatched)} mismatched (e.g. {mismatched[0]})" if mismatched else "") if part)
-        raise ValueError(f"torchvision ResNet checkpoint {path} does not fit {type(model).__name__} "
-                         f"({details}); it must be a torchvision ResNet of the same depth at width 1.0")
+    check_state_fits(own, state, where=f"torchvision ResNet checkpoint {path}",
+                     target=f"{type(model).__name__} (it must be a torchvision ResNet of the same depth at width 1.0)",
+                     optional=head_keys)
     skipped += sorted(k for k in head_keys if k not in state)
     model.load_state_dict(state, strict=False)
     return {"adapted": adapted, "skipped": sorted(set(skipped))}

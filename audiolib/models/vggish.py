@@ -116,31 +116,22 @@ def load_vggish_weights(model: VGGish, path) -> VGGish:
     then ignored). Raises ``FileNotFoundError`` / ``ValueError`` naming the file when it is
     absent, unreadable, or does not fit (missing keys, shape mismatch: e.g. a ``width != 1`` model).
     """
+    from audiolib.checkpoints import check_state_fits, read_torch_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"VGGish weights {path} not found; the official PyTorch file is "
                                 "vggish-10086976.pth (harritaylor/torchvggish releases)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read is reported with the file
-        raise ValueError(f"VGGish weights {path} are unreadable: {type(exc).__name__}: {exc}") from None
+    state = read_torch_file(path, "VGGish weights")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
         raise ValueError(f"VGGish weights {path} hold no state dict (got {type(state).__name__})")
     own = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
-    missing = sorted(set(own) - set(state))
-    if missing:
-        raise ValueError(f"VGGish weights {path}: {len(missing)} tensor(s) missing, e.g. {missing[:3]}; "
-                         "expected the torchvggish layout (features.N.*, embeddings.0/2/4.*)")
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-                  if tuple(state[k].shape) != tuple(v.shape)]
-    if mismatched:
-        raise ValueError(f"VGGish weights {path} do not fit this model (width {model.width}): "
-                         f"{len(mismatched)} shape mismatch(es), e.g. {mismatched[0]}")
-    unexpected = sorted(set(state) - set(own) - {k for k in state if k.startswith("head.")})
-    if unexpected:
-        raise ValueError(f"VGGish weights {path}: unexpected tensor(s) {unexpected[:3]}")
+    check_state_fits(own, {k: v for k, v in state.items() if not k.startswith("head.")},
+                     where=f"VGGish weights {path}",
+                     target=f"VGGish of width {model.width} (expected the torchvggish layout: features.N.*, "
+                            "embeddings.0/2/4.*)")
     model.load_state_dict({**model.state_dict(), **{k: state[k] for k in own}})
     return model
 

@@ -396,7 +396,7 @@ def load_yamnet(root: str | Path | None = None, *, device: str | torch.device | 
     >>> model.scores(torch.zeros(1, 1, 96, 64)).shape                          # doctest: +SKIP
     torch.Size([1, 521])
     """
-    from ..train import resolve_device
+    from ..runtime import resolve_device
 
     model = load_yamnet_weights(YAMNet(NUM_CLASSES, int8_inputs=int8_inputs), yamnet_files(root)["tflite"])
     return model.to(resolve_device(device)).eval()
@@ -516,7 +516,7 @@ def embed_patches(model: YAMNet, patches, *, batch_size: int = 128, device: str 
     ``patches``: a ``[N, 1, 96, 64]`` tensor or a patch set with ``get_batch`` (a
     :class:`~audiolib.data.patches.PatchSet` or a memory-mapped cache entry).
     """
-    from ..train import resolve_device
+    from ..runtime import resolve_device
 
     device = resolve_device(device)
     model = model.to(device).eval()
