@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .data import ClipSet, load_dataset
+from .data.splits import load_available
 from .features import get_config, log_mel
 
 
-def available_datasets(names: list[str], **kw) -> dict[str, ClipSet]:
-    """Load each named real dataset that is present; report (print) the ones that are not.
+def available_datasets(names: list[str]) -> dict[str, ClipSet]:
+    """Each named real dataset that is present (:func:`audiolib.data.splits.load_available`).
 
-    Returns ``{name: ClipSet}`` for those that loaded. A dataset that is absent is not an error
-    here: the tour shows what exists. Each loaded set's unusable files are kept on the ClipSet.
+    An absent dataset is not an error here: the tour shows what exists, and prints why the others
+    are missing. SONYC-UST without its audio is shown by its annotations' labels, its unusable
+    list kept.
     """
-    loaded = {}
-    for name in names:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                loaded[name] = load_dataset(name, **kw.get(name, {}))
-        except (FileNotFoundError, OSError) as exc:
-            print(f"{name}: not available ({exc})")
-            continue
-        if len(loaded[name]) == 0 and name == "sonyc_ust":
-            # No SONYC-UST audio, but its annotations: show their labels; keep the unusable list.
-            labels = load_dataset(name, audio=False)
-            labels.unusable = loaded[name].unusable
-            loaded[name] = labels
+    loaded, _ = load_available(names)
+    if len(loaded.get("sonyc_ust", ())) == 0 and "sonyc_ust" in loaded:
+        labels = load_dataset("sonyc_ust", audio=False)
+        labels.unusable = loaded["sonyc_ust"].unusable
+        loaded["sonyc_ust"] = labels
     return loaded
 
 
