@@ -14,6 +14,9 @@ description. The rules:
 
 ``{a, b, ...}``
     one of these literals; for a ``list`` parameter a non-empty subset (every item one of them).
+    ``{models}`` and ``{datasets}`` stand for the registries' names (``audiolib.models.list_models()``,
+    ``audiolib.data.list_datasets()``), so that a new CNN or dataset recipe is allowed everywhere
+    without editing a notebook; sets join with ``|`` (``{datasets} | {"audioset"}``).
 ``{a, b, ...} or []``
     for a ``list``: a subset, the empty list included.
 ``>= x``, ``> x``, ``<= x``, ``< x``, ``a..b``
@@ -104,7 +107,7 @@ class Parameter:
         if problem is not None:
             detail = f" ({problem})" if problem else ""
             raise ParameterError(f"{where}: parameter {self.name}={value!r} is not allowed{detail}; "
-                                 f"allowed: {self.allowed}")
+                                 f"allowed: {self.allowed}{_expanded(self.allowed)}")
         self._check_cap(value, where, lift_caps)
 
     def _check_cap(self, value: Any, where: str, lift_caps: Iterable[str] | None) -> None:
@@ -177,16 +180,52 @@ def _rule_problem(value: Any, rule: str) -> str | None:
     return None if _scalar_allowed(value, rule) else ""
 
 
+_SET_RULE = re.compile(r"\{[^{}]*\}(?:\s*\|\s*\{[^{}]*\})*")
+
+
+def registry_names(kind: str) -> list[str]:
+    """The names a ``{models}`` / ``{datasets}`` rule stands for."""
+    if kind == "models":
+        from audiolib.models import list_models
+
+        return list_models()
+    from audiolib.data import list_datasets
+
+    return list_datasets()
+
+
+def _expanded(rule: str) -> str:
+    """`` ({models} = a, b, ...)`` for the registry sets a rule names, else ``""``."""
+    kinds = [k for k in ("models", "datasets") if "{" + k + "}" in rule.replace(" ", "")]
+    return "".join(f" ({{{k}}} = {', '.join(registry_names(k))})" for k in kinds)
+
+
+def _choices(rule: str) -> set | None:
+    """The allowed values of a leading set rule (``{...} | {models} | ...``), or ``None``."""
+    m = _SET_RULE.match(rule)
+    if not m:
+        return None
+    choices: set = set()
+    for part in re.findall(r"\{[^{}]*\}", m.group(0)):
+        if part.replace(" ", "") in ("{models}", "{datasets}"):
+            choices |= set(registry_names(part.strip("{} ")))
+            continue
+        try:
+            literal = ast.literal_eval(part)
+        except (ValueError, SyntaxError):
+            return None
+        if not isinstance(literal, (set, dict)):
+            return None
+        choices |= set(literal)
+    return choices
+
+
 def _scalar_allowed(value: Any, rule: str) -> bool:
     # The rule is the comment's start; text after it describes (``# > 0 clips of the corpus``).
     rule = rule.strip()
-    if rule.startswith("{") and "}" in rule:
-        try:
-            choices = ast.literal_eval(rule[: rule.index("}") + 1])
-        except (ValueError, SyntaxError):
-            choices = None
-        if isinstance(choices, (set, dict)):
-            return not isinstance(value, (list, dict)) and value in choices
+    choices = _choices(rule)
+    if choices is not None:
+        return not isinstance(value, (list, dict)) and value in choices
     m = re.match(rf"(>=|>|<=|<)\s*({_NUMBER})(?![\w.])", rule)
     if m:
         if not _is_number(value):

@@ -97,3 +97,21 @@ def test_the_quick_profile_is_the_notebooks_defaults():
     for exp in experiments.EXPERIMENTS.values():
         assert exp.parameters("quick") == {"PROFILE": "quick"}
         assert params.notebook_parameters(exp.notebook)["PROFILE"].default == "quick", exp.name
+
+
+def test_registry_rules_follow_the_registries(monkeypatch):
+    from audiolib import params as P
+
+    declared = P.parse_parameters('SETS: list = ["esc10"]  # {datasets} | {"audioset"}\n'
+                                  'MODEL: str = "fc_audio"  # {models}\n'
+                                  'MORE: list = ["esc10"]  # each in {datasets}\n')
+    declared["SETS"].check(["audioset", "urbansound8k"], where="nb")
+    with pytest.raises(P.ParameterError, match=r"'nope' is not one of them.*\{datasets\} = esc10, esc50"):
+        declared["SETS"].check(["nope"], where="nb")
+    with pytest.raises(P.ParameterError, match=r"MORE=\[\] is not allowed \(the list is empty\)"):
+        declared["MORE"].check([], where="nb")
+    # a model registered later is allowed without editing the rule
+    with pytest.raises(P.ParameterError, match="resnet99"):
+        declared["MODEL"].check("resnet99", where="nb")
+    monkeypatch.setattr(P, "registry_names", lambda kind: ["resnet99"] if kind == "models" else [])
+    declared["MODEL"].check("resnet99", where="nb")
