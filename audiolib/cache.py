@@ -76,6 +76,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from . import paths
+from .features import get_config
 from .runtime import torch_threads
 
 __all__ = [
@@ -141,15 +142,9 @@ def _loader_digest(loader) -> str:
     return f"{name}:{hashlib.sha256(source).hexdigest()[:16]}"
 
 
-def _config(config):
-    from .features import get_config
-
-    return get_config(config) if isinstance(config, str) else config
-
-
 def key_parts(clips, config, *, pad_short: bool = True, dtype: str = "float32") -> dict[str, Any]:
     """Everything a cache entry's features depend on (JSON-able); :func:`feature_key` hashes it."""
-    config = _config(config)
+    config = get_config(config)
     config_fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {"repr": repr(config)}
     return {
         "format": CACHE_FORMAT,
@@ -402,7 +397,7 @@ def build_cache(clips, config="vggish", *, root: str | Path | None = None, shard
         raise ValueError(f"build_cache: shard_clips must be >= 1, got {shard_clips}")
     if len(clips) == 0:
         raise ValueError(f"build_cache: dataset {clips.name!r} has no clips")
-    config = _config(config)
+    config = get_config(config)
     rank, world = _dist.rank(), _dist.world_size()
     parts = key_parts(clips, config, pad_short=pad_short, dtype=dtype)
     final = cache_path(clips, config, root=root, pad_short=pad_short, dtype=dtype)
