@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
@@ -47,6 +47,23 @@ from . import paths
 
 TIDY_COLUMNS = ("metric", "value")
 PACKAGES = ("torch", "torchaudio", "numpy", "pandas", "scikit-learn", "matplotlib", "soundfile", "papermill")
+
+
+def _create_new(name: Callable[[], Path], create: Callable[[Path], None]) -> Path:
+    """Create a file or folder under a fresh random ``name()`` (a new name on a clash, which is
+    one in millions); a folder that cannot be written to is a :class:`ResultsNotWritableError`."""
+    while True:
+        path = name()
+        _make_folder(path.parent)
+        try:
+            create(path)
+            return path
+        except FileExistsError:  # pragma: no cover - random names
+            continue
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise
+            raise ResultsNotWritableError(_not_writable(path.parent, exc)) from None
 
 
 @contextmanager
@@ -58,18 +75,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     results; the folder must be writable (:class:`ResultsNotWritableError` otherwise).
     """
     target = Path(target)
-    _make_folder(target.parent)
-    while True:
-        tmp_path = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
-        try:
-            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:  # pragma: no cover - 1 in 4 billion
-            continue
-        except OSError as exc:
-            if exc.errno not in _NOT_WRITABLE:
-                raise
-            raise ResultsNotWritableError(_not_writable(target.parent, exc)) from None
+    tmp_path = _create_new(lambda: target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}"),
+                           lambda p: os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -248,18 +255,8 @@ def new_run_folder(experiment: str, profile: str = "interactive", root: Path | N
     """Create and return a fresh, never-reused folder ``<root>/<experiment>/<stamp>-<profile>-<hex>``."""
     root = Path(root) if root is not None else paths.results_root()
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    while True:
-        folder = root / experiment / f"{stamp}-{profile}-{secrets.token_hex(3)}"
-        _make_folder(folder.parent)
-        try:
-            folder.mkdir(exist_ok=False)
-            return folder
-        except FileExistsError:  # pragma: no cover - 1 in 16M
-            continue
-        except OSError as exc:
-            if exc.errno not in _NOT_WRITABLE:
-                raise
-            raise ResultsNotWritableError(_not_writable(folder.parent, exc)) from None
+    return _create_new(lambda: root / experiment / f"{stamp}-{profile}-{secrets.token_hex(3)}",
+                       lambda p: p.mkdir(exist_ok=False))
 
 
 def start_run(experiment: str, params: dict[str, Any], *, run_dir: str | Path | None = None,
