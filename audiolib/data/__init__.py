@@ -14,7 +14,6 @@ True
 
 from __future__ import annotations
 
-import functools
 import importlib
 import pkgutil
 
@@ -23,9 +22,11 @@ from audiolib.data.base import ClipSet, Taxonomy
 __all__ = ["ClipSet", "Taxonomy", "load_dataset", "list_datasets", "dataset_recipes"]
 
 
-@functools.lru_cache(maxsize=None)
 def dataset_recipes() -> dict[str, tuple[str, str, dict]]:
-    """name -> (module, loader function, fixed keyword arguments), from every recipe's ``DATASETS``."""
+    """name -> (module, loader function, fixed keyword arguments), from every recipe's ``DATASETS``.
+
+    Read on every call, so a recipe file added while a session runs is found too.
+    """
     found: dict[str, tuple[str, str, dict]] = {}
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):

@@ -6,7 +6,10 @@ An entry point is a function ``name(num_classes, **kw) -> nn.Module`` decorated 
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+import sys
 from typing import Callable
 
 import torch
@@ -29,8 +32,21 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, input_shape: t
     return wrap(fn) if fn is not None else wrap
 
 
+def discover() -> None:
+    """Import every module of the models package not imported yet: a new file registers itself.
+
+    Runs on every lookup, so a file added while a session runs is found too (importing a module
+    already imported costs a dictionary lookup).
+    """
+    package = sys.modules[__package__]
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in {"base", "registry"} and not info.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
+    discover()
     return sorted(_REGISTRY)
 
 
@@ -89,6 +105,8 @@ def create_model(name: str, num_classes: int, **kw) -> nn.Module:
 
 
 def _check_name(name: str) -> None:
+    if name not in _REGISTRY:
+        discover()
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
 
