@@ -85,3 +85,17 @@ def test_a_dataset_is_one_recipe_file(extra_package_dir):
     assert len(clips) == 6
     loaded, skipped = audiolib.data.splits.load_available(["tiny_extension_set"], n_clips=4)
     assert len(loaded["tiny_extension_set"]) == 4 and not skipped
+
+
+def test_a_notebook_is_the_notebook_and_one_registry_entry():
+    """Every notebook has one entry in ``experiments`` and every entry a notebook; the runner, the
+    smoke test and the report take their list from that registry, so nothing else is edited."""
+    from audiolib import experiments, paths
+
+    notebooks = sorted(p.stem for p in (paths.project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks == sorted(experiments.EXPERIMENTS)
+    for exp in experiments.EXPERIMENTS.values():
+        assert exp.notebook.is_file()
+        params.notebook_parameters(exp.notebook)            # its parameters cell parses and its defaults pass
+        for profile in ("smoke", "full"):
+            params.validate(exp.notebook, exp.parameters(profile))
