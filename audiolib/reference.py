@@ -121,15 +121,20 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame | None, keys: Sequence[str], 
             key values match (``keys`` absent from the paper's rows are ignored for the join).
         keys: columns identifying a row, e.g. ``["model"]``.
         metrics: the metrics to show (default: all of ours, in order of appearance).
+
+    Non-finite values of ours (an infinite d' of an AUC of exactly 0 or 1) are left out of the
+    mean and counted in ``left_out``, so that the rest still show.
     """
     metrics = list(metrics or dict.fromkeys(ours["metric"]))
     rows = ours[ours["metric"].isin(metrics)]
     out = []
     for key, group in rows.groupby(list(keys) + ["metric"], sort=False):
-        mean, low, high, n = _ci(group["value"])
+        values = group["value"].astype(float)
+        finite = values[np.isfinite(values)]
+        mean, low, high, n = _ci(finite) if len(finite) else (math.nan, math.nan, math.nan, 0)
         shown = f"{mean:.3f}" + (f" [{low:.3f}, {high:.3f}]" if math.isfinite(low) else "")
         out.append({**dict(zip(list(keys) + ["metric"], key)), "ours [95% CI]": shown, "n": n,
-                    "value": mean, "ci_low": low, "ci_high": high})
+                    "left_out": int(len(values) - len(finite)), "value": mean, "ci_low": low, "ci_high": high})
     wide = pd.DataFrame(out)
     wide["paper"], wide["paper_where"] = np.nan, np.nan
     if paper is not None and not paper.empty and not wide.empty:
@@ -141,5 +146,5 @@ def beside(ours: pd.DataFrame, paper: pd.DataFrame | None, keys: Sequence[str], 
         wide["paper_where"] = [f[1] for f in found]
     order = {m: i for i, m in enumerate(metrics)}
     wide = wide.sort_values("metric", key=lambda s: s.map(order), kind="stable") if len(keys) == 0 else wide
-    return wide[list(keys) + ["metric", "ours [95% CI]", "n", "paper", "paper_where", "value", "ci_low",
+    return wide[list(keys) + ["metric", "ours [95% CI]", "n", "left_out", "paper", "paper_where", "value", "ci_low",
                               "ci_high"]].reset_index(drop=True)

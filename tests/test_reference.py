@@ -39,6 +39,15 @@ def test_beside_means_intervals_and_paper():
     assert wide.loc["cnn", "ci_low"] == pytest.approx(0.70)
 
 
+def test_beside_counts_non_finite_values_it_leaves_out():
+    ours = pd.DataFrame({"model": ["m"] * 3 + ["all-inf"] * 2, "metric": "dprime",
+                         "value": [1.0, float("inf"), 3.0, float("inf"), float("-inf")]})
+    wide = reference.beside(ours, None, ["model"]).set_index("model")
+    assert wide.loc["m", "value"] == 2.0 and wide.loc["m", "n"] == 2 and wide.loc["m", "left_out"] == 1
+    assert wide.loc["all-inf", "n"] == 0 and wide.loc["all-inf", "left_out"] == 2
+    assert pd.isna(wide.loc["all-inf", "value"])
+
+
 def test_paper_texts_are_read_and_numbers_checked():
     if paths.papers_root() is None:
         pytest.skip("the papers' text is absent (../shared/papers)")
