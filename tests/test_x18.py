@@ -103,12 +103,15 @@ def test_architecture_study_average_is_mean_of_probabilities(splits):
 
 def test_sweeps_vary_one_factor(splits):
     base = x18.families(0.0625, 0.3, 1e-3)["fully_connected"]
-    ds = x18.sweep_descriptions(base, "dropout", [0.0, 0.5])
-    assert [layer["dropout"] for layer in ds[0.5].structure] == [0.5, 0.5]
-    assert x18.sweep_descriptions(base, "l2", [0.01])[0.01].l2 == 0.01
-    assert x18.sweep_descriptions(base, "init_scale", [0.1])[0.1].init_scale == 0.1
+    ds = x18.sweep_variants(splits, base, "dropout", [0.0, 0.5])
+    assert [layer["dropout"] for layer in ds[0.5][0].structure] == [0.5, 0.5] and ds[0.5][1] is splits
+    assert x18.sweep_variants(splits, base, "l2", [0.01])[0.01][0].l2 == 0.01
+    assert x18.sweep_variants(splits, base, "init_scale", [0.1])[0.1][0].init_scale == 0.1
     with pytest.raises(ValueError, match="unknown sweep factor 'momentum'"):
-        x18.sweep_descriptions(base, "momentum", [0.9])
+        x18.sweep_variants(splits, base, "momentum", [0.9])
+    shares = x18.sweep_variants(splits, base, "data_fraction", [0.5, 1.0], seed=3)
+    assert set(shares[0.5][1].train.clip_ids) < set(shares[1.0][1].train.clip_ids)  # nested
+    assert shares[1.0][1].train.clip_ids == splits.train.clip_ids and shares[0.5][0] is base
     table, curves = x18.run_sweeps(splits, "fully_connected", {"data_fraction": [0.5, 1.0]}, width=0.0625,
                                    dropout=0.3, lr=1e-3, seeds=[0, 1], **TRAIN_KW)
     clips = table.groupby("setting")["train_clips"].first().to_dict()

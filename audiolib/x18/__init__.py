@@ -40,7 +40,7 @@ from .studies import (
     families,
     run_sweeps,
     score,
-    sweep_descriptions,
+    sweep_variants,
     train,
 )
 from .tables import table2_beside, table3_beside, table4_beside

@@ -191,14 +191,20 @@ def _raw_embeddings(model: nn.Module, patches, clips, config, *, keep: bool, dev
 
 
 # --- embedding datasets -------------------------------------------------------------------------
-def _embedding_set(raw: np.ndarray, patches, clips, *, pca, fit_rows, label: str) -> tuple[EmbeddingSet, Any]:
-    """The AudioSet release's post-processing of raw patch embeddings ``[n_patches, D]`` (PCA to 128
-    fitted on the clips at ``fit_rows`` unless ``pca`` is given, clipped, 8-bit): ``[n_clips, 10, 128]``
-    uint8 with the clips' labels."""
+def _embed(model: nn.Module, clips, *, config, pca, fit_rows, device, out_dir, num_workers: int, keep: bool,
+           label: str) -> tuple[EmbeddingSet, Any, pd.DataFrame]:
+    """``clips`` as the AudioSet release: log-mel patches (feature cache) -> raw embeddings
+    (:func:`_raw_embeddings`) -> the release's post-processing (PCA to 128 fitted on the clips at
+    ``fit_rows`` unless ``pca`` is given, clipped, 8-bit) -> ``[n_clips, 10, 128]`` uint8 with the
+    clips' labels -> written under ``out_dir`` and read back (:func:`write_and_reload`).
+
+    Returns ``(the set read back from the TFRecords, pca, files table)``."""
+    patches = cached_patchset(clips, config, num_workers=num_workers, progress=False)
+    raw = _raw_embeddings(model, patches, clips, config, keep=keep, device=device)
     clip_index = patches.clip_index.numpy()
     if pca is None:
         mask = np.zeros(patches.n_clips, bool)
-        mask[np.asarray(fit_rows if fit_rows is not None else np.arange(patches.n_clips))] = True
+        mask[np.asarray(fit_rows)] = True
         pca = fit_pca(raw[mask[clip_index]])
     x, n_frames = frames_per_clip(postprocess(raw, pca), clip_index, patches.n_clips, 10)
     manifest = clips.manifest
@@ -209,18 +215,8 @@ def _embedding_set(raw: np.ndarray, patches, clips, *, pca, fit_rows, label: str
         manifest["split"].to_numpy() if "split" in manifest else None)
     data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), names, codes, n_frames,
                         np.zeros(len(manifest)), n_frames * 0.96, folds, name=clips.name,
-                        description=f"128-d embeddings ({label}, AudioSet-release post-processing) of "
-                                    f"{clips.description or clips.name}")
-    return data, pca
-
-
-def _embed(model, clips, *, config, pca, fit_rows, device, out_dir, num_workers, keep: bool, label: str):
-    """Patches (feature cache) -> raw embeddings -> release post-processing -> files written and read back.
-
-    Returns ``(the set read back from the TFRecords, pca, files table)``."""
-    patches = cached_patchset(clips, config, num_workers=num_workers, progress=False)
-    raw = _raw_embeddings(model, patches, clips, config, keep=keep, device=device)
-    data, pca = _embedding_set(raw, patches, clips, pca=pca, fit_rows=fit_rows, label=label or type(model).__name__)
+                        description=f"128-d embeddings ({label or type(model).__name__}, AudioSet-release "
+                                    f"post-processing) of {clips.description or clips.name}")
     back, files = write_and_reload(data, out_dir) if out_dir is not None else ({"tfrecord": data}, pd.DataFrame())
     return back["tfrecord"], pca, files
 

@@ -32,7 +32,7 @@ from audiolib.trials import Trial, over_seeds, run_trial, tidy
 from .data import EmbeddingSplits
 
 __all__ = ["AVERAGE", "SWEEP_FACTORS", "SWEEP_FIGURES", "score", "bce", "families", "train", "architecture_study",
-           "sweep_descriptions", "run_sweeps", "compare_backends"]
+           "sweep_variants", "run_sweeps", "compare_backends"]
 
 #: The model name of the average of the three families' test probabilities (the report's "ensemble").
 AVERAGE = "average of the above"
@@ -158,33 +158,29 @@ def architecture_study(datasets: dict[str, EmbeddingSplits], descriptions: dict[
     return _concat(tables), _concat(curves), trials
 
 
-def sweep_descriptions(base: ModelDescription, factor: str, values: Sequence[Any],
-                       make: Callable[[float], ModelDescription] | None = None) -> dict[Any, ModelDescription]:
-    """Descriptions that differ from ``base`` in one factor: ``dropout`` (every layer), ``l2``,
-    ``init_scale``, or ``width`` (needs ``make(width) -> description``)."""
+def sweep_variants(splits: EmbeddingSplits, base: ModelDescription, factor: str, values: Sequence[Any], *,
+                   make: Callable[[float], ModelDescription] | None = None, seed: int = 0
+                   ) -> dict[Any, tuple[ModelDescription, EmbeddingSplits]]:
+    """setting -> ``(description, splits)`` of a sweep that varies one factor of ``base``: ``dropout``
+    (every layer), ``l2``, ``init_scale``, ``width`` (needs ``make(width) -> description``), or
+    ``data_fraction``: ``base`` on that share of the training clips (nested shares by ``seed``)."""
+    if factor == "data_fraction":
+        order = np.random.default_rng(seed).permutation(len(splits.train))
+        if not all(0 < float(v) <= 1 for v in values):
+            raise ValueError(f"data_fraction values must be in (0, 1], got {list(values)}")
+        return {v: (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
+                for v in values}
     if factor == "dropout":
-        return {v: base.with_layers(dropout=float(v)) for v in values}
-    if factor in ("l2", "init_scale"):
-        return {v: base.replace(**{factor: float(v)}) for v in values}
-    if factor == "width":
+        descriptions = {v: base.with_layers(dropout=float(v)) for v in values}
+    elif factor in ("l2", "init_scale"):
+        descriptions = {v: base.replace(**{factor: float(v)}) for v in values}
+    elif factor == "width":
         if make is None:
             raise ValueError("sweep over width needs make(width) -> ModelDescription")
-        return {v: make(float(v)) for v in values}
-    raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FACTORS)}")
-
-
-def _variants(splits: EmbeddingSplits, base: ModelDescription, factor: str, values: Sequence[Any], make, seed: int):
-    """setting -> (description, splits) of one factor; ``data_fraction`` trains ``base`` on nested
-    shares of the training clips (nested within a seed)."""
-    if factor != "data_fraction":
-        return {v: (d, splits) for v, d in sweep_descriptions(base, factor, values, make).items()}
-    order = np.random.default_rng(seed).permutation(len(splits.train))
-    variants = {}
-    for v in values:
-        if not 0 < float(v) <= 1:
-            raise ValueError(f"data_fraction values must be in (0, 1], got {v}")
-        variants[v] = (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
-    return variants
+        descriptions = {v: make(float(v)) for v in values}
+    else:
+        raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FACTORS)}")
+    return {v: (d, splits) for v, d in descriptions.items()}
 
 
 def _train_or_diverge(description: ModelDescription, splits: EmbeddingSplits, seed: int, train_kw) -> Trial:
@@ -212,18 +208,20 @@ def run_sweeps(splits: EmbeddingSplits, family: str, values: dict[str, Sequence[
     and ``seed`` (the table also ``train_clips`` and ``note``). A setting that diverges is a row
     with metric ``diverged``, not a crash.
     """
-    make = lambda w: FAMILIES[family](width=w, dropout=dropout, optimizer={"name": "adam", "lr": lr})  # noqa: E731
+    def make(w: float) -> ModelDescription:
+        return FAMILIES[family](width=w, dropout=dropout, optimizer={"name": "adam", "lr": lr})
+
     base = make(width)
     given = {t.seed: t for t in reuse if t.extra.get("description") == base and t.ids.get("dataset") == splits.name}
 
     def arms(seed: int) -> list[Trial]:
         shared, out = given.get(seed), []
         for factor, settings in values.items():
-            for value, (description, data) in (_variants(splits, base, factor, settings, make, seed) if settings
-                                               else {}).items():
+            variants = sweep_variants(splits, base, factor, settings, make=make, seed=seed) if settings else {}
+            for value, (description, data) in variants.items():
                 if description == base and len(data.train) == len(splits.train):  # the base arm
                     shared = shared or _train_or_diverge(base, splits, seed, train_kw)
-                    trial = dataclasses.replace(shared, ids={})
+                    trial = dataclasses.replace(shared)  # the base arm's trial, under this setting's ids
                 else:
                     trial = _train_or_diverge(description, data, seed, train_kw)
                 trial.ids = {**_ids(splits), "factor": factor, "setting": str(value), "train_clips": len(data.train)}
