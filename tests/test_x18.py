@@ -274,3 +274,21 @@ def test_prepare_datasets_takes_the_same_share_of_every_fold():
     assert primary == "esc10" and info["clips"]["esc10"].manifest["fold"].value_counts().tolist() == [4] * 5
     assert "subset: 20 of 400 clips" in info["clips"]["esc10"].description
     assert (len(datasets["esc10"].train), len(datasets["esc10"].val), len(datasets["esc10"].test)) == (12, 4, 4)
+
+
+def test_a_diverged_setting_is_a_row_not_a_crash(splits, monkeypatch):
+    from audiolib.x18 import studies
+
+    real = studies.train
+
+    def diverging(d, s, **kw):
+        if d.init_scale == 10.0:
+            raise FloatingPointError("training loss became nan at step 3; lower the learning rate")
+        return real(d, s, **kw)
+
+    monkeypatch.setattr(studies, "train", diverging)
+    table, curves = x18.run_sweeps(splits, "fully_connected", {"init_scale": [0.01, 10.0]}, width=0.0625,
+                                   dropout=0.0, lr=1e-3, seeds=[0], **TRAIN_KW)
+    bad = table[table["setting"] == "10.0"]
+    assert bad[["metric", "value", "seed", "train_clips"]].values.tolist() == [["diverged", 1.0, 0, 60]]
+    assert "nan at step 3" in bad["note"].item() and set(curves["setting"]) == {"0.01"}
