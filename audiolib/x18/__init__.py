@@ -5,17 +5,13 @@ The library behind ``notebooks/06_embedding_classifiers.ipynb``:
 - :mod:`.data`: the 10x128 input: embeddings of the default corpus and of real clips (ESC-10,
   UrbanSound8K) by YAMNet (trained on AudioSet) or by a network trained here, written as the
   AudioSet release's TFRecords and read back; real AudioSet embeddings when given.
-- :mod:`.training`: one :class:`~audiolib.models.describe.ModelDescription` trained and scored.
-- :mod:`.studies`: architectures and their average (Table 3), one-factor sweeps (Figs. 2-6, the
-  big-data Table 4), execution back ends (an analogue of Table 2), over seeds.
+- :mod:`.studies`: one :class:`~audiolib.models.describe.ModelDescription` trained and scored as
+  a :class:`~audiolib.trials.Trial`; architectures and their average (Table 3), one-factor
+  sweeps (Figs. 2-6, the big-data Table 4), execution back ends (an analogue of Table 2), over seeds.
 - :mod:`.paper`: the report's Tables 2-4, quoted; :mod:`.tables` sets ours beside them.
 - :mod:`.claims`: the report's claims (``CLAIMS``); :mod:`.effects` measures them per seed and
   :func:`findings` judges them.
 - :mod:`.plots`: the figures.
-
->>> from audiolib import x18
->>> sorted(x18.families(0.25, 0.0, 1e-3))
-['convolutional', 'fully_connected', 'residual']
 """
 
 from . import claims, paper
@@ -24,30 +20,27 @@ from .data import (
     EMBEDDERS,
     EmbeddingSplits,
     audioset_splits,
-    embed_available,
     embed_dataset,
     embed_default_corpus,
-    limit_clips,
     load_embedder,
-    split_by_column,
-    split_by_folds,
+    prepare_datasets,
+    split_embeddings,
     train_embedding_model,
     write_and_reload,
-    yamnet_available,
 )
 from .effects import chosen_on_validation, convergence, curve_statistics, findings, loss_rise, measure, overfitting, spread
 from .plots import plot_architectures, plot_backends, plot_curves
-from .prepare import prepare_datasets
 from .studies import (
     AVERAGE,
     SWEEP_FACTORS,
     SWEEP_FIGURES,
     architecture_study,
-    compare_architectures,
+    bce,
     compare_backends,
+    families,
     run_sweeps,
-    sweep,
-    sweep_descriptions,
+    score,
+    sweep_variants,
+    train,
 )
 from .tables import table2_beside, table3_beside, table4_beside
-from .training import Trained, cpu_threads, families, score, train_description

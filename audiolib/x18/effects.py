@@ -117,7 +117,7 @@ def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFr
             dataset: str) -> tuple[dict[str, pd.Series], dict[str, str]]:
     """Per claim id, the per-seed effect on ``dataset`` (see each claim's ``metric``), and notes.
 
-    ``architectures``: :func:`~audiolib.x18.studies.compare_architectures` rows; ``sweeps`` and
+    ``architectures``: :func:`~audiolib.x18.studies.architecture_study` rows; ``sweeps`` and
     ``curves``: :func:`~audiolib.x18.studies.run_sweeps` output (a factor absent from them leaves
     its claims unmeasured, with a note).
     """

@@ -1,25 +1,38 @@
-"""X18 experiments over seeds: architectures and their average, one-factor sweeps, execution back ends.
+"""X18 classifiers trained as trials, over seeds: architectures and their average, one-factor sweeps, back ends.
 
-Every function trains each arm once per seed in ``seeds``; the arms of one seed share the data
-split (and, for the data-size sweep, nested subsets of the training clips), so differences
-between arms are paired by seed. Tables are tidy (``dataset``, ``embedder``, the arm column,
-``seed``, ``metric``, ``value``); curves hold the validation history of every run.
+Each network is a declarative description (structure, loss, optimizer: the report's "flexible
+API", sec. 3.1), trained by :func:`train` (one :func:`audiolib.trials.run_trial`) with the
+weights best on validation AP kept, and scored with macro AUC and AP
+(:func:`audiolib.metrics.balanced_metrics`) on clip-level targets. The validation history (one
+row per evaluation) is what the learning-curve claims (Figs. 2-6) are measured on.
+
+Every study trains each arm once per seed (:func:`audiolib.trials.over_seeds`); the arms of one
+seed share the data split (and, for the data-size sweep, nested subsets of the training clips),
+so differences between arms are paired by seed. Tables are tidy (``dataset``, ``embedder``, the
+arm columns, ``seed``, ``metric``, ``value``; times are metric rows); curves hold the validation
+history of every trial.
+
+>>> sorted(families(0.25, 0.0, 1e-3))
+['convolutional', 'fully_connected', 'residual']
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from audiolib.metrics import balanced_metrics
 from audiolib.models.describe import FAMILIES, ModelDescription
+from audiolib.train import predict
+from audiolib.trials import Trial, over_seeds, run_trial, tidy
 
 from .data import EmbeddingSplits
-from .training import Trained, score, train_description
 
-__all__ = ["AVERAGE", "SWEEP_FACTORS", "SWEEP_FIGURES", "compare_architectures", "architecture_study",
-           "sweep_descriptions", "sweep", "run_sweeps", "compare_backends"]
+__all__ = ["AVERAGE", "SWEEP_FACTORS", "SWEEP_FIGURES", "score", "bce", "families", "train", "architecture_study",
+           "sweep_variants", "run_sweeps", "compare_backends"]
 
 #: The model name of the average of the three families' test probabilities (the report's "ensemble").
 AVERAGE = "average of the above"
@@ -37,136 +50,192 @@ SWEEP_FIGURES = {
 }
 
 
-def _base(splits: EmbeddingSplits) -> dict[str, Any]:
+def score(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
+    """Macro AUC and AP over the classes with positives and negatives (plus d' and counts).
+
+    ``y_true`` ``[n, C]`` 0/1, ``y_score`` ``[n, C]`` probabilities."""
+    m = balanced_metrics(y_true, y_score)
+    return {"AUC": m["AUC"], "AP": m["mAP"], "dprime": m["dprime_of_mean_auc"],
+            "n_classes_evaluated": m["n_classes_evaluated"]}
+
+
+def bce(y_true: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy of probabilities ``probs`` against 0/1 targets (the training loss).
+
+    >>> round(bce(np.array([[1, 0]]), np.array([[0.5, 0.5]])), 4)
+    0.6931
+    """
+    p = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(y_true, dtype=np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def families(width: float, dropout: float, lr: float, **kw) -> dict[str, ModelDescription]:
+    """The report's three families at one width/dropout/learning rate (Adam, sigmoid cross-entropy)."""
+    return {name: make(width=width, dropout=dropout, optimizer={"name": "adam", "lr": lr}, **kw)
+            for name, make in FAMILIES.items()}
+
+
+def train(description: ModelDescription, splits: EmbeddingSplits, *, steps: int, batch_size: int, eval_every: int,
+          seed: int = 0, device: str = "auto", compile: bool = False, threads: int | None = 1,
+          ids: dict[str, Any] | None = None) -> Trial:
+    """Build ``description`` for the data, train it, keep the weights best on validation AP, test them.
+
+    Returns the :class:`~audiolib.trials.Trial`: ``metrics`` the test ``AUC``, ``AP``, ``dprime``,
+    ``n_classes_evaluated`` (:func:`score`) and the times; ``scores`` the test probabilities
+    ``[n_test, C]``; ``history`` one row per evaluation: ``step``, ``epoch`` (= step x batch /
+    training clips), ``loss`` (training) and the validation ``val_AUC`` / ``val_AP`` /
+    ``val_loss``; ``extra["description"]`` the description. On CPU the trial runs with
+    ``threads`` intra-op threads (:func:`audiolib.runtime.torch_threads`: the classifiers are
+    small, and one thread is the fastest on a shared CPU).
+    """
+    config = description.train_config(steps=steps, batch_size=min(batch_size, len(splits.train)),
+                                      eval_every=eval_every, monitor="AP", seed=seed, device=device,
+                                      compile=compile, progress=False)
+
+    def scorer(model, data):
+        probs = predict(model, data, device=device)
+        return score(data.y, probs), probs
+
+    def evaluate(model, data) -> dict[str, float]:
+        metrics, probs = scorer(model, data)
+        return {**metrics, "loss": bce(data.y, probs)}
+
+    trial = run_trial(lambda: description.build(splits.train.example_shape, len(splits.train.classes)),
+                      splits.train, config, val_set=splits.val, evaluate_fn=evaluate, eval_set=splits.test,
+                      scorer=scorer, threads=threads, ids=ids)
+    history = trial.history
+    history = history[history["val_AUC"].notna()].reset_index(drop=True) if "val_AUC" in history else history
+    history.insert(1, "epoch", history["step"] * config.batch_size / len(splits.train))
+    trial.history = history
+    trial.extra["description"] = description
+    return trial
+
+
+def _ids(splits: EmbeddingSplits) -> dict[str, Any]:
     return {"dataset": splits.name, "embedder": splits.embedder}
 
 
-def _metric_rows(base: dict, metrics: dict[str, float], **extra) -> list[dict]:
-    return [{**base, **extra, "metric": k, "value": float(v)} for k, v in metrics.items() if k in ("AUC", "AP")]
-
-
-def _curve(base: dict, history: pd.DataFrame, **keys) -> pd.DataFrame:
-    long = history.melt(id_vars=["step", "epoch"], value_vars=[c for c in ("val_AUC", "val_AP", "val_loss", "loss") if c in history],
-                        var_name="metric", value_name="value")
-    for k, v in reversed(list({**base, **keys}.items())):
-        long.insert(0, k, v)
-    return long
+def _curve(trial: Trial, keys: dict[str, Any]) -> pd.DataFrame:
+    """The trial's validation history as tidy rows ``{**keys, step, epoch, metric, value}``."""
+    h = trial.history
+    metrics = [c for c in ("val_AUC", "val_AP", "val_loss", "loss") if c in h]
+    long = h.melt(id_vars=["step", "epoch"], value_vars=metrics, var_name="metric", value_name="value")
+    return long.assign(**keys)[[*keys, "step", "epoch", "metric", "value"]]
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def compare_architectures(splits: EmbeddingSplits, descriptions: dict[str, ModelDescription], *,
-                          seeds: Sequence[int], **train_kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Train every description per seed and score the average of their test probabilities too.
-
-    Returns ``(table, curves, trained)``: ``table`` tidy (dataset, embedder, model, seed, metric
-    AUC/AP, value, train_seconds), ``curves`` the validation histories, ``trained`` the
-    :class:`Trained` runs by ``(model, seed)``.
-    """
-    rows, curves, trained = [], [], {}
-    base = _base(splits)
-    for seed in seeds:
-        runs: dict[str, Trained] = {name: train_description(d, splits, name=name, seed=seed, **train_kw)
-                                    for name, d in descriptions.items()}
-        for name, t in runs.items():
-            trained[(name, seed)] = t
-            rows += _metric_rows(base, t.test_metrics, model=name, seed=seed, train_seconds=t.train_seconds)
-            curves.append(_curve(base, t.history, factor="model", setting=name, seed=seed))
-        if len(runs) > 1:
-            mean = np.mean([t.test_scores for t in runs.values()], axis=0)
-            rows += _metric_rows(base, score(splits.test.y, mean), model=AVERAGE, seed=seed,
-                                 train_seconds=float(sum(t.train_seconds for t in runs.values())))
-    return pd.DataFrame(rows), _concat(curves), trained
-
-
 def architecture_study(datasets: dict[str, EmbeddingSplits], descriptions: dict[str, ModelDescription], *,
-                       seeds: Sequence[int], **train_kw) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`compare_architectures` on every dataset; returns ``(table, curves)`` concatenated."""
-    tables, curves = [], []
+                       seeds: Sequence[int], **train_kw) -> tuple[pd.DataFrame, pd.DataFrame, list[Trial]]:
+    """Train every description on every dataset per seed, and score the average of their test probabilities.
+
+    Returns ``(table, curves, trials)``: ``table`` tidy (``dataset``, ``embedder``, ``model``,
+    ``seed``, metrics ``AUC``, ``AP``, ``train_seconds``; the average's ``train_seconds`` is the
+    sum of its models'), ``curves`` the validation histories, ``trials`` every trained
+    :class:`~audiolib.trials.Trial` (ids ``dataset``, ``embedder``, ``model``, ``seed``).
+    """
+    trials, tables, curves = [], [], []
     for splits in datasets.values():
-        table, curve, _ = compare_architectures(splits, descriptions, seeds=seeds, **train_kw)
-        tables.append(table)
-        curves.append(curve)
-    return _concat(tables), _concat(curves)
+        got = over_seeds(seeds, lambda seed, splits=splits: [
+            train(d, splits, seed=seed, ids={**_ids(splits), "model": name}, **train_kw)
+            for name, d in descriptions.items()])
+        rows = [row for t in got for row in t.rows() if row["metric"] in ("AUC", "AP", "train_seconds")]
+        if len(descriptions) > 1:
+            for seed in seeds:
+                runs = [t for t in got if t.seed == seed]
+                average = score(splits.test.y, np.mean([t.scores for t in runs], axis=0))
+                metrics = {"AUC": average["AUC"], "AP": average["AP"],
+                           "train_seconds": float(sum(t.metrics["train_seconds"] for t in runs))}
+                rows += [{**_ids(splits), "model": AVERAGE, "seed": seed, "metric": k, "value": v}
+                         for k, v in metrics.items()]
+        tables.append(pd.DataFrame(rows))
+        curves += [_curve(t, {**_ids(splits), "factor": "model", "setting": t.ids["model"], "seed": t.seed})
+                   for t in got]
+        trials += got
+    return _concat(tables), _concat(curves), trials
 
 
-def sweep_descriptions(base: ModelDescription, factor: str, values: Sequence[Any],
-                       make: Callable[[float], ModelDescription] | None = None) -> dict[Any, ModelDescription]:
-    """Descriptions that differ from ``base`` in one factor: ``dropout`` (every layer), ``l2``,
-    ``init_scale``, or ``width`` (needs ``make(width) -> description``)."""
+def sweep_variants(splits: EmbeddingSplits, base: ModelDescription, factor: str, values: Sequence[Any], *,
+                   make: Callable[[float], ModelDescription] | None = None, seed: int = 0
+                   ) -> dict[Any, tuple[ModelDescription, EmbeddingSplits]]:
+    """setting -> ``(description, splits)`` of a sweep that varies one factor of ``base``: ``dropout``
+    (every layer), ``l2``, ``init_scale``, ``width`` (needs ``make(width) -> description``), or
+    ``data_fraction``: ``base`` on that share of the training clips (nested shares by ``seed``)."""
+    if factor == "data_fraction":
+        order = np.random.default_rng(seed).permutation(len(splits.train))
+        if not all(0 < float(v) <= 1 for v in values):
+            raise ValueError(f"data_fraction values must be in (0, 1], got {list(values)}")
+        return {v: (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
+                for v in values}
     if factor == "dropout":
-        return {v: base.with_layers(dropout=float(v)) for v in values}
-    if factor in ("l2", "init_scale"):
-        return {v: base.replace(**{factor: float(v)}) for v in values}
-    if factor == "width":
+        descriptions = {v: base.with_layers(dropout=float(v)) for v in values}
+    elif factor in ("l2", "init_scale"):
+        descriptions = {v: base.replace(**{factor: float(v)}) for v in values}
+    elif factor == "width":
         if make is None:
             raise ValueError("sweep over width needs make(width) -> ModelDescription")
-        return {v: make(float(v)) for v in values}
-    raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FACTORS)}")
+        descriptions = {v: make(float(v)) for v in values}
+    else:
+        raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FACTORS)}")
+    return {v: (d, splits) for v, d in descriptions.items()}
 
 
-def _variants(splits: EmbeddingSplits, base: ModelDescription, factor: str, values: Sequence[Any], make, seed: int):
-    if factor != "data_fraction":
-        return {v: (d, splits) for v, d in sweep_descriptions(base, factor, values, make).items()}
-    order = np.random.default_rng(seed).permutation(len(splits.train))  # nested subsets within a seed
-    variants = {}
-    for v in values:
-        if not 0 < float(v) <= 1:
-            raise ValueError(f"data_fraction values must be in (0, 1], got {v}")
-        variants[v] = (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
-    return variants
-
-
-def sweep(splits: EmbeddingSplits, base: ModelDescription, factor: str, values: Sequence[Any], *,
-          seeds: Sequence[int], make: Callable[[float], ModelDescription] | None = None, **train_kw
-          ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train one variant per value of ``factor`` and seed; ``factor="data_fraction"`` trains
-    ``base`` on a share of the training clips (nested shares within a seed; the same validation
-    and test clips).
-
-    Returns ``(final test metrics, validation curves)``, both tidy with ``factor``, ``setting``
-    and ``seed``. A setting that diverges is a row with metric ``diverged``, not a crash.
-    """
-    rows, curves = [], []
-    base_cols = _base(splits)
-    for seed in seeds:
-        for value, (description, data) in _variants(splits, base, factor, values, make, seed).items():
-            keys = {"factor": factor, "setting": str(value), "seed": seed}
-            try:
-                t = train_description(description, data, seed=seed, name=f"{factor}={value}", **train_kw)
-            except FloatingPointError as exc:
-                rows.append({**base_cols, **keys, "metric": "diverged", "value": 1.0, "note": str(exc),
-                             "train_clips": len(data.train)})
-                continue
-            curves.append(_curve(base_cols, t.history, **keys))
-            for k, v in t.test_metrics.items():
-                if k in ("AUC", "AP"):
-                    rows.append({**base_cols, **keys, "metric": f"test_{k}", "value": float(v), "note": "",
-                                 "train_clips": len(data.train)})
-    return pd.DataFrame(rows), _concat(curves)
+def _train_or_diverge(description: ModelDescription, splits: EmbeddingSplits, seed: int, train_kw) -> Trial:
+    """:func:`train`, or for a run that diverges a trial without model whose one metric is ``diverged``."""
+    try:
+        return train(description, splits, seed=seed, **train_kw)
+    except FloatingPointError as exc:
+        return Trial({}, None, {"diverged": 1.0}, extra={"note": str(exc), "description": description})
 
 
 def run_sweeps(splits: EmbeddingSplits, family: str, values: dict[str, Sequence[Any]], *, width: float,
-               dropout: float, lr: float, seeds: Sequence[int], **train_kw) -> tuple[pd.DataFrame, pd.DataFrame]:
+               dropout: float, lr: float, seeds: Sequence[int], reuse: Sequence[Trial] = (), **train_kw
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One-factor sweeps around ``family`` (a key of :data:`FAMILIES`) at ``width``/``dropout``/``lr``.
 
-    ``values`` maps a factor (:data:`SWEEP_FACTORS`) to its settings; an empty list skips it.
-    Returns ``(final test metrics, validation curves)``.
+    ``values`` maps a factor (:data:`SWEEP_FACTORS`) to its settings (an empty list skips it);
+    ``data_fraction`` trains the base on a share of the training clips (nested shares within a
+    seed; the same validation and test clips). The setting of each factor that is the base
+    itself (its dropout, L2, width; all training clips) is one arm, the *base arm*, trained once
+    per seed and shared by those factors. ``reuse``: trials of the base on these splits already
+    trained with the same ``train_kw`` (the architecture study's), used as the base arm of their
+    seed instead of training it again; trials of another description or dataset are ignored.
+
+    Returns ``(final test metrics, validation curves)``, both tidy with ``factor``, ``setting``
+    and ``seed`` (the table also ``train_clips`` and ``note``). A setting that diverges is a row
+    with metric ``diverged``, not a crash.
     """
-    make = FAMILIES[family]
-    optimizer = {"name": "adam", "lr": lr}
-    base = make(width=width, dropout=dropout, optimizer=optimizer)
-    tables, curves = [], []
-    for factor, settings in values.items():
-        if not settings:
+    def make(w: float) -> ModelDescription:
+        return FAMILIES[family](width=w, dropout=dropout, optimizer={"name": "adam", "lr": lr})
+
+    base = make(width)
+    given = {t.seed: t for t in reuse if t.extra.get("description") == base and t.ids.get("dataset") == splits.name}
+
+    def arms(seed: int) -> list[Trial]:
+        shared, out = given.get(seed), []
+        for factor, settings in values.items():
+            variants = sweep_variants(splits, base, factor, settings, make=make, seed=seed) if settings else {}
+            for value, (description, data) in variants.items():
+                if description == base and len(data.train) == len(splits.train):  # the base arm
+                    shared = shared or _train_or_diverge(base, splits, seed, train_kw)
+                    trial = dataclasses.replace(shared)  # the base arm's trial, under this setting's ids
+                else:
+                    trial = _train_or_diverge(description, data, seed, train_kw)
+                trial.ids = {**_ids(splits), "factor": factor, "setting": str(value), "train_clips": len(data.train)}
+                out.append(trial)
+        return out
+
+    rows, curves = [], []
+    for t in over_seeds(seeds, arms):
+        if "diverged" in t.metrics:
+            rows.append({**t.ids, "metric": "diverged", "value": 1.0, "note": t.extra["note"]})
             continue
-        table, curve = sweep(splits, base, factor, settings, seeds=seeds,
-                             make=lambda w: make(width=w, dropout=dropout, optimizer=optimizer), **train_kw)
-        tables.append(table)
-        curves.append(curve)
-    return _concat(tables), _concat(curves)
+        rows += [{**t.ids, "metric": f"test_{k}", "value": float(t.metrics[k]), "note": ""} for k in ("AUC", "AP")]
+        curves.append(_curve(t, {k: t.ids[k] for k in ("dataset", "embedder", "factor", "setting", "seed")}))
+    return pd.DataFrame(rows), _concat(curves)
 
 
 def compare_backends(splits: EmbeddingSplits, description: ModelDescription, backends: Sequence[str], *,
@@ -174,20 +243,17 @@ def compare_backends(splits: EmbeddingSplits, description: ModelDescription, bac
     """Train one description under each back end (``eager``, ``torch.compile``) per seed.
 
     The workbook's analogue of the report's Table 2 (TensorFlow vs PyTorch vs MXNet): one
-    description, two ways of executing it. ``train_seconds`` is the time of the training steps
-    (for ``compile`` including compiling on the first step); ``wall_seconds`` the whole run.
+    description, two ways of executing it. Tidy rows (``dataset``, ``embedder``, ``model``,
+    ``backend``, ``seed``) of ``AUC``, ``AP`` and the times: ``train_seconds`` is the time of the
+    training steps (for ``compile`` including compiling on the first step), ``wall_seconds`` the
+    whole trial.
     """
-    rows = []
-    for backend in backends:
-        if backend not in ("eager", "compile"):
-            raise ValueError(f"unknown back end {backend!r}; allowed: eager, compile")
-    for seed in seeds:
-        for backend in backends:
-            kw = {k: v for k, v in train_kw.items() if k != "cache"}
-            t = train_description(description, splits, compile=backend == "compile", name=backend, seed=seed, **kw)
-            base = {**_base(splits), "model": description.name, "backend": backend, "seed": seed}
-            rows += [{**base, "metric": m, "value": float(v)} for m, v in
-                     (("AUC", t.test_metrics["AUC"]), ("AP", t.test_metrics["AP"]),
-                      ("train_seconds", t.train_seconds), ("wall_seconds", t.wall_seconds),
-                      ("examples_per_second", t.examples_per_second))]
-    return pd.DataFrame(rows)
+    unknown = [b for b in backends if b not in ("eager", "compile")]
+    if unknown:
+        raise ValueError(f"unknown back end {unknown[0]!r}; allowed: eager, compile")
+    trials = over_seeds(seeds, lambda seed: [
+        train(description, splits, seed=seed, compile=backend == "compile",
+              ids={**_ids(splits), "model": description.name, "backend": backend}, **train_kw) for backend in backends])
+    table = tidy(trials)
+    return table[table["metric"].isin(["AUC", "AP", "train_seconds", "examples_per_second", "eval_seconds",
+                                       "wall_seconds"])].reset_index(drop=True)
