@@ -80,8 +80,9 @@ from .features import get_config
 from .runtime import torch_threads
 
 __all__ = [
-    "CACHE_FORMAT", "CacheIntegrityError", "file_checksums", "verify_cache", "feature_key", "key_parts", "cache_root", "cache_path", "build_cache", "open_cache",
-    "cached_patchset", "CachedPatchSet", "StreamingPatchSet", "list_caches", "remove_cache",
+    "CACHE_FORMAT", "CacheIntegrityError", "file_checksums", "verify_cache", "feature_key", "key_parts", "cache_root",
+    "cache_path", "build_cache", "open_cache", "cached_patchset", "CachedPatchSet", "StreamingPatchSet", "list_caches",
+    "remove_cache", "cached_embeddings", "network_digest",
 ]
 
 #: Bump when the layout changes; part of every key. 2: checksums of every file in meta.json.
@@ -787,6 +788,47 @@ def cached_patchset(clips, config="vggish", *, root: str | Path | None = None, i
                        pad_short=pad_short, dtype=dtype, progress=progress)
     data = CachedPatchSet(path)
     return data.to_patchset() if in_memory else data
+
+
+# --- a fixed network's embeddings of cached patches ----------------------------------------------
+def network_digest(model: torch.nn.Module) -> str:
+    """Digest of a network's weights (every tensor of its state) and of the source of its module."""
+    import inspect
+
+    h = hashlib.sha256(Path(inspect.getsourcefile(type(model))).read_bytes())
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def cached_embeddings(model: torch.nn.Module, patches, clips, config, *, device="auto",
+                      root: str | Path | None = None) -> np.ndarray:
+    """``model.embedding`` of every patch of ``clips`` ``[n_patches, D]`` float32, computed once.
+
+    For a fixed network (YAMNet embeds about 30-60 patches a second on a 2-core CPU). The file
+    ``<root>/<dataset>-<key>.npy`` (default root ``<data_root>/embeddings``) is keyed, like a feature entry, by everything it
+    depends on: the patches' :func:`feature_key` (dataset, its files, front end, feature code),
+    :func:`network_digest` (weights and module source) and the patch count. ``<...>.json`` beside
+    it records the key's parts and the file's checksums, checked in full on every read: a file
+    that does not match is a :class:`CacheIntegrityError` naming it.
+    """
+    from .embeddings import embed_patches
+
+    parts = {"features": feature_key(clips, config), "network": network_digest(model), "n_patches": len(patches)}
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+    path = (Path(root) if root else paths.data_root() / "embeddings") / f"{_safe(clips.name)}-{key}.npy"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        if json.loads(meta.read_text()).get("checksums") != file_checksums(path):
+            raise CacheIntegrityError(f"embeddings file {path} does not match the checksums in {meta.name}: it is "
+                                      f"damaged; delete {path} and {meta} and run again (they are recomputed)")
+        return np.load(path)
+    raw = embed_patches(model, patches, device=device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_npy(path, raw)
+    _write_json(meta, {**parts, "shape": list(raw.shape), "checksums": file_checksums(path)})
+    return raw
 
 
 def list_caches(root: str | Path | None = None) -> pd.DataFrame:

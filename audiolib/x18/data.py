@@ -25,10 +25,6 @@ validation and the others for training (one split, not the datasets' cross-valid
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +34,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from audiolib import paths
-from audiolib.cache import CacheIntegrityError, cached_patchset, feature_key, file_checksums
+from audiolib.cache import cached_embeddings, cached_patchset
 from audiolib.data import load_dataset
 from audiolib.data.audioset import EmbeddingSet, load_embeddings
 from audiolib.data.splits import column_split, held_out_folds, load_available, share_of_groups
@@ -146,48 +141,12 @@ def load_embedder(embedder: str, device: str = "auto"):
     return model, config, "YAMNet (Google's release, MobileNet-v1 trained on AudioSet), 1024-d -> PCA 128"
 
 
-def _network_digest(model: nn.Module) -> str:
-    """Digest of a network's weights (every tensor of its state) and of the source of its module."""
-    h = hashlib.sha256(Path(inspect.getsourcefile(type(model))).read_bytes())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:20]
-
-
 def _raw_embeddings(model: nn.Module, patches, clips, config, *, keep: bool, device) -> np.ndarray:
-    """``model.embedding`` of every patch: ``[n_patches, D]`` float32.
-
-    With ``keep`` (a fixed network: YAMNet embeds about 30-60 patches a second on this CPU) they
-    are kept as ``<data_root>/embeddings/<dataset>-<key>.npy`` and read back by later runs. As
-    in the feature cache (:mod:`audiolib.cache`), the key hashes everything they depend on: the
-    patches' :func:`~audiolib.cache.feature_key` (dataset, its files, front end, feature code),
-    the network's weights and the source of its module; ``<...>.json`` beside records the key's
-    parts and the file's checksums (:func:`~audiolib.cache.file_checksums`), checked in full on
-    every read: a file that does not match is a :class:`~audiolib.cache.CacheIntegrityError`
-    naming it.
-    """
-    if not keep:
-        return embed_patches(model, patches, device=device)
-    parts = {"features": feature_key(clips, config), "network": _network_digest(model), "n_patches": len(patches)}
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
-    path = paths.data_root() / "embeddings" / f"{clips.name}-{key}.npy"
-    meta = path.with_suffix(".json")
-    if path.exists() and meta.exists():
-        if json.loads(meta.read_text()).get("checksums") != file_checksums(path):
-            raise CacheIntegrityError(f"embeddings file {path} does not match the checksums in {meta.name}: it is "
-                                      f"damaged; delete {path} and {meta} and run again (they are recomputed)")
-        return np.load(path)
-    raw = embed_patches(model, patches, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # written whole, then renamed into place
-    with open(tmp, "wb") as fh:
-        np.save(fh, raw)
-    os.replace(tmp, path)
-    tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**parts, "shape": list(raw.shape), "checksums": file_checksums(path)}, indent=1))
-    os.replace(tmp, meta)
-    return raw
+    """``model.embedding`` of every patch ``[n_patches, D]``; with ``keep`` (a fixed network) through
+    the cache (:func:`audiolib.cache.cached_embeddings`), so later runs read them back."""
+    if keep:
+        return cached_embeddings(model, patches, clips, config, device=device)
+    return embed_patches(model, patches, device=device)
 
 
 # --- embedding datasets -------------------------------------------------------------------------
