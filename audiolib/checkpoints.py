@@ -1,6 +1,6 @@
 """Checks on what a checkpoint declares about the model to rebuild, before anything is allocated.
 
-A checkpoint saved by :func:`audiolib.h17.save_tagger` or
+A checkpoint saved by :func:`audiolib.tagging.save_tagger` or
 :func:`audiolib.embeddings.save_embedding_model` loads safely (``weights_only=True``), but its
 ``extra`` says which model to build and how big: ``model_name``, ``num_classes``,
 ``model_kwargs`` and ``feature_config``. A damaged or hostile file declaring

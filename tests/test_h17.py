@@ -1,4 +1,4 @@
-"""H17 experiment helpers: evaluation sets, subsets, training/evaluation, tables, transfer, frame-wise scores."""
+"""H17 experiment helpers: evaluation sets, subsets, training/evaluation, tables, transfer, the Fig. 2 recording."""
 
 from __future__ import annotations
 
@@ -321,43 +321,7 @@ def test_yamnet_input_on_esc10_folds_names_its_network():
     assert yam["network"].str.contains("YAMNet").all() and yam["trained_on"].str.contains("AudioSet").all()
 
 
-# --- frame-wise scores and tagger checkpoints ------------------------------------------------------
-def test_framewise_scores_times_and_top_classes():
-    model = h17.build_model("fc_audio", 5, width=0.05)[0]
-    waveform = torch.randn(16000 * 5) * 0.1
-    fw = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), device="cpu")
-    n = 1 + (fw.spectrogram.shape[0] - 96) // 96
-    assert fw.scores.shape == (n, 5) and n == 5
-    np.testing.assert_allclose(fw.start, np.arange(n) * 0.96)
-    np.testing.assert_allclose(fw.end - fw.start, 0.96)
-    assert fw.top_classes(2) == np.argsort(-fw.scores.max(0), kind="stable")[:2].tolist()
-    assert list(fw.to_frame().columns) == ["start_s", "end_s", *"abcde"]
-    half = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), hop_frames=48, device="cpu")
-    assert len(half.start) == 1 + (fw.spectrogram.shape[0] - 96) // 48
-    with pytest.raises(ValueError, match="shorter than one"):
-        h17.framewise_scores(model, torch.zeros(4000), 16000, classes=list("abcde"))
-    with pytest.raises(ValueError, match="5 outputs"):
-        h17.framewise_scores(model, waveform, 16000, classes=list("abc"))
-
-
-def test_tagger_checkpoint_round_trip(tmp_path):
-    train = _separable_patches(10, 3, seed=0)
-    run = h17.train_and_evaluate("alexnet_audio", train, train, steps=2, batch_size=4, width=0.05, bottleneck=128,
-                                 device="cpu")
-    path = h17.save_tagger(tmp_path / "tagger.pt", run, class_names=["x", "y", "z"])
-    model, info = h17.load_tagger(path)
-    assert info["model_name"] == "alexnet_audio" and info["classes"] == ["k0", "k1", "k2"]
-    assert info["class_names"] == ["x", "y", "z"] and info["model_kwargs"] == {"width": 0.05, "bottleneck": 128}
-    x = torch.randn(2, 1, 96, 64)
-    torch.testing.assert_close(model(x), run.model.cpu().eval()(x))
-    # A checkpoint that does not say which model it holds is refused, naming the file.
-    from audiolib.train import save_checkpoint
-
-    bare = save_checkpoint(tmp_path / "bare.pt", run.model)
-    with pytest.raises(ValueError, match="bare.pt.*which model"):
-        h17.load_tagger(bare)
-
-
+# --- the Fig. 2 recording -------------------------------------------------------------------------
 def test_recording_is_synthetic_with_events_or_a_file(tmp_path):
     waveform, sr, events, text = h17.recording("", seconds=61.0, seed=0)
     assert waveform.shape[0] == 61 * sr and len(events) > 0 and "61 s" in text

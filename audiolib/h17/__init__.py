@@ -1,13 +1,14 @@
 """Experiment helpers for Hershey et al. 2017 ("CNN architectures for large-scale audio classification").
 
-- :mod:`.data`: the corpus, balanced evaluation sets, label subsets, training-set sizes.
+- :mod:`.data`: the corpus, balanced evaluation sets, label subsets, training-set sizes, the Fig. 2 recording.
 - :mod:`.training`: train and evaluate a model, complexity and Table 2 tables, per-class tables.
 - :mod:`.scaling`: label-set size (Table 3) and training-set size (Table 4).
 - :mod:`.transfer`: embeddings vs log-mel patches on a small labelled set (sec. 4.4).
-- :mod:`.framewise`: frame-wise outputs over a recording (Fig. 2) and tagger checkpoints.
 - :mod:`.paper`: the paper's own numbers, quoted exactly, to set beside ours.
 - :mod:`.claims`: the paper's claims and the per-replicate effects that judge them.
 - :mod:`.speed`: training throughput with and without bf16 autocast + channels_last on the CPU.
+
+Frame-wise tagging (Fig. 2) and tagger checkpoints are :mod:`audiolib.tagging`.
 
 >>> from audiolib import h17
 >>> h17.label_subset_sizes(128, [1.0, 0.1, 0.013])
@@ -26,12 +27,12 @@ from .data import (
     most_frequent_classes,
     nested_subsets,
     prepare_corpus,
+    recording,
     repatch,
     split_corpus,
     training_sizes,
     with_targets,
 )
-from .framewise import Framewise, framewise_scores, load_tagger, recording, recording_patches, save_tagger
 from .scaling import label_eval_set, label_set_experiment, label_subsets, training_size_experiment
 from .training import (
     ARCHITECTURES,
@@ -68,13 +69,13 @@ from .transfer import (
 )
 
 __all__ = [
-    "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "Framewise", "H17Data", "METRICS", "SmallSet",
+    "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "H17Data", "METRICS", "SmallSet",
     "Trained", "balanced_eval_rows", "beside", "best_of", "build_model", "claims", "class_names",
     "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer", "evaluate_clips",
-    "findings", "framewise_scores", "label_eval_set", "label_set_experiment", "label_subset_sizes",
-    "label_subsets", "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper",
-    "per_class_runs", "per_class_table", "prepare_corpus", "real_small_set", "recording", "recording_patches",
-    "repatch", "save_tagger", "split_corpus", "synthetic_small_set", "table2", "tidy_per_class",
+    "findings", "label_eval_set", "label_set_experiment", "label_subset_sizes",
+    "label_subsets", "load_patches", "most_frequent_classes", "nested_subsets", "paper",
+    "per_class_runs", "per_class_table", "prepare_corpus", "real_small_set", "recording",
+    "repatch", "split_corpus", "synthetic_small_set", "table2", "tidy_per_class",
     "train_and_evaluate", "train_architectures", "train_embedders", "training_size_experiment",
     "training_sizes", "transfer_corpus", "transfer_experiment", "transfer_features", "transfer_notes",
     "transfer_table", "wide", "with_targets", "yamnet_patchset",

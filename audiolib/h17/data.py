@@ -1,4 +1,5 @@
-"""Data for the H17 experiments: the corpus, balanced evaluation sets, label and training subsets.
+"""Data for the H17 experiments: the corpus, balanced evaluation sets, label and training subsets,
+the recording of Fig. 2.
 
 H17 trains on 0.96 s log-mel patches that inherit their video's labels, and evaluates on a
 *balanced* set of videos (roughly the same number of examples of every class), scoring a video
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data import load_dataset
@@ -236,3 +238,27 @@ def split_corpus(clips: ClipSet, patches: PatchSet, *, eval_per_class: int, seed
     eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
     return H17Data(clips, patches, train_rows, eval_rows, patches.subset_clips(train_rows),
                    patches.subset_clips(eval_rows), eval_per_class)
+
+
+def recording(path: str = "", *, seconds: float = 60.0,
+              seed: int = 0) -> tuple[torch.Tensor, int, pd.DataFrame | None, str]:
+    """The recording for Fig. 2: the audio file at ``path``, or a synthetic one when ``path`` is empty.
+
+    The synthetic recording (:func:`audiolib.data.synthetic.long_recording`) is ``seconds`` long,
+    built from the default corpus's sound families and class prior, with its event timeline.
+
+    Returns:
+        ``(waveform [time], sample_rate, events or None, description)``.
+    """
+    if path:
+        from ..audio import load_audio
+
+        waveform, sr = load_audio(path)
+        return waveform, sr, None, f"audio file {path} ({waveform.shape[-1] / sr:.1f} s)"
+    from ..data.synthetic import long_recording
+
+    if seconds <= 0:
+        raise ValueError(f"recording: seconds must be > 0, got {seconds}")
+    waveform, sr, events = long_recording(seconds=seconds, seed=seed)
+    return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
+                                  f"default-corpus sound families)")
