@@ -1,4 +1,4 @@
-"""The figures: each function returns a Figure and draws what it is given."""
+"""H17's figures: each function returns a Figure and draws what it is given."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from audiolib import plots  # noqa: E402
+from audiolib.h17 import plots  # noqa: E402
 
 
 def _tidy():

@@ -4,6 +4,7 @@
 - :mod:`.training`: train and evaluate a model, complexity and Table 2 tables, per-class tables.
 - :mod:`.scaling`: label-set size (Table 3) and training-set size (Table 4).
 - :mod:`.transfer`: embeddings vs log-mel patches on a small labelled set (sec. 4.4).
+- :mod:`.plots`: the figures (Fig. 2, frame-wise outputs, is :func:`audiolib.tagging.plot_framewise`).
 - :mod:`.paper`: the paper's own numbers, quoted exactly, to set beside ours.
 - :mod:`.claims`: the paper's claims and the per-replicate effects that judge them.
 - :mod:`.speed`: training throughput with and without bf16 autocast + channels_last on the CPU.
@@ -15,7 +16,7 @@ Frame-wise tagging (Fig. 2) and tagger checkpoints are :mod:`audiolib.tagging`.
 [128, 13, 2]
 """
 
-from . import claims, paper
+from . import claims, paper, plots
 from .claims import CLAIMS, findings
 from .data import (
     H17Data,
@@ -74,7 +75,7 @@ __all__ = [
     "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer", "evaluate_clips",
     "findings", "label_eval_set", "label_set_experiment", "label_subset_sizes",
     "label_subsets", "load_patches", "most_frequent_classes", "nested_subsets", "paper",
-    "per_class_runs", "per_class_table", "prepare_corpus", "real_small_set", "recording",
+    "per_class_runs", "per_class_table", "plots", "prepare_corpus", "real_small_set", "recording",
     "repatch", "split_corpus", "synthetic_small_set", "table2", "tidy_per_class",
     "train_and_evaluate", "train_architectures", "train_embedders", "training_size_experiment",
     "training_sizes", "transfer_corpus", "transfer_experiment", "transfer_features", "transfer_notes",

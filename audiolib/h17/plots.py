@@ -1,7 +1,8 @@
-"""The workbook's figures: plotting functions that take tidy tables or arrays and return a Figure.
+"""H17's figures: Tables 2-4 and sec. 4.4 as bars or lines, Fig. 1 (per-class d' against the prior).
 
-Every function returns a :class:`matplotlib.figure.Figure` (never shows it), so a notebook
-saves it with ``run.save_figure(name, fig, ...)``. Keep this a flat module of such functions.
+Every function takes a tidy table (``metric``, ``value`` and key columns) and returns a
+:class:`matplotlib.figure.Figure` (never shows it), so a notebook saves it with
+``run.save_figure(name, fig, ...)``. Fig. 2 (frame-wise outputs) is :func:`audiolib.tagging.plot_framewise`.
 
 >>> fig = metric_bars(table, x="model", metrics=("AUC", "dprime", "mAP"))   # doctest: +SKIP
 """
