@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..cache import cached_patchset
 from ..data import load_dataset
 from ..data.base import ClipSet
 from ..data.patches import PatchSet
@@ -72,13 +73,6 @@ def class_names(clips: ClipSet) -> list[str]:
     """Readable class names (the taxonomy's, else the codes)."""
     tax = clips.taxonomy
     return [(tax.fine.get(c) or tax.coarse.get(c) or c) if tax is not None else str(c) for c in clips.classes]
-
-
-def load_patches(clips: ClipSet, config="vggish", *, num_workers: int = 0, progress: bool = False) -> PatchSet:
-    """Patches of every clip, through the feature cache."""
-    from ..cache import cached_patchset
-
-    return cached_patchset(clips, config, num_workers=num_workers, progress=progress)
 
 
 def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
@@ -218,7 +212,7 @@ def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fin
     """
     kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed, **kw)
-    patches = load_patches(clips, config, num_workers=num_workers, progress=progress)
+    patches = cached_patchset(clips, config, num_workers=num_workers, progress=progress)
     return split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed)
 
 
