@@ -5,7 +5,7 @@ the file when it cannot; :func:`check_state_fits` is the one "missing / unexpect
 tensors" check; :func:`save_model` and :func:`load_model` are the one pair that saves a trained
 model with what rebuilds it (name, arguments, classes, feature config ...) and rebuilds it.
 
-A checkpoint saved by :func:`audiolib.h17.save_tagger` or
+A checkpoint saved by :func:`audiolib.tagging.save_tagger` or
 :func:`audiolib.embeddings.save_embedding_model` loads safely (``weights_only=True``), but its
 ``extra`` says which model to build and how big: ``model_name``, ``num_classes``,
 ``model_kwargs`` and ``feature_config``. A damaged or hostile file declaring

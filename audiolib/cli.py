@@ -18,7 +18,7 @@
         they hold one 1024-d embedding per 0.96 s, PCA'd to 128, clipped and quantised to 8 bits
         with a PCA fitted on the files given (saved as pca_params.npz).
 
-Checkpoints are those of :func:`audiolib.h17.save_tagger` (notebook 01 writes ``best_model.pt``
+Checkpoints are those of :func:`audiolib.tagging.save_tagger` (notebook 01 writes ``best_model.pt``
 into its run folder) or :func:`audiolib.embeddings.save_embedding_model`.
 
 >>> main(["tag", "street.wav", "--checkpoint", "results/01_architectures/<run>/best_model.pt"])  # doctest: +SKIP
@@ -75,7 +75,7 @@ MODELS = ("yamnet",)
 
 def _load(checkpoint: str | None, model_name: str | None, device: str):
     """``(model, info)`` from a checkpoint or a released network (``info`` as :func:`load_tagger` gives)."""
-    from .h17.framewise import load_tagger
+    from .tagging import load_tagger
 
     if (checkpoint is None) == (model_name is None):
         raise ValueError("give either --checkpoint CKPT or --model yamnet")
@@ -105,9 +105,8 @@ def tag(file: str, checkpoint: str | None = None, *, model: str | None = None, o
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from . import plots
     from .features import get_config
-    from .h17.framewise import stream_framewise
+    from .tagging import plot_framewise, stream_framewise
 
     if top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
@@ -131,10 +130,9 @@ def tag(file: str, checkpoint: str | None = None, *, model: str | None = None, o
         for row in table.itertuples(index=False):
             report(f"{row.rank:3d}  {row.mean_score:.3f} (peak {row.peak_score:.3f})  {row.name}")
     if plot:
-        fig = plots.framewise_outputs(result.spectrogram, result.frame_seconds, result.start, result.end,
-                                      result.scores, result.class_names, top_k=top_k,
-                                      title=f"{path.name}: frame-wise outputs of the {min(top_k, len(result.classes))}"
-                                            f" classes with the highest peak ({info['model_name']})")
+        fig = plot_framewise(result, top_k=top_k,
+                             title=f"{path.name}: frame-wise outputs of the {min(top_k, len(result.classes))}"
+                                   f" classes with the highest peak ({info['model_name']})")
         written.append(out_dir / f"{path.stem}.framewise.png")
         fig.savefig(written[-1], dpi=120)
         plt.close(fig)
@@ -147,7 +145,7 @@ def embed(files: Sequence[str], checkpoint: str | None = None, *, model: str | N
     from . import train as _train
     from .audio import load_audio
     from .features import get_config
-    from .h17.framewise import recording_patches
+    from .tagging import recording_patches
 
     plugins = _plugin_writers()
     if fmt not in BUILTIN_FORMATS and fmt not in plugins:
@@ -212,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tag", help="frame-wise class scores (CSV) and the H17 Fig. 2 plot of one audio file")
     p.add_argument("file", help="an audio file (WAV, FLAC, Ogg)")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint written by audiolib.h17.save_tagger")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint written by audiolib.tagging.save_tagger")
     p.add_argument("--model", choices=MODELS, default=None, help="a released network instead of a checkpoint: "
                    "yamnet (AudioSet's 521 classes)")
     p.add_argument("--out", default=None, help="output folder (default: the file's folder)")
@@ -224,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats = [*BUILTIN_FORMATS, *sorted(_plugin_writers())]
     p = sub.add_parser("embed", help="per-0.96 s embeddings of audio files")
     p.add_argument("files", nargs="+", help="audio files")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint written by audiolib.h17.save_tagger")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint written by audiolib.tagging.save_tagger")
     p.add_argument("--model", choices=MODELS, default=None, help="a released network instead of a checkpoint: "
                    "yamnet (1024-d embeddings)")
     p.add_argument("--out", default=".", help="output folder (default: the current folder)")

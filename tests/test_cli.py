@@ -10,18 +10,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiolib import cli, h17, paths
-from audiolib.data.patches import PatchSet
+from audiolib import cli, paths, tagging
+from audiolib.models import create_model
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, one_torch_thread):
-    n, classes = 6, ["a", "b", "c"]
-    y = torch.eye(3)[torch.arange(n) % 3]
-    ps = PatchSet(torch.randn(n, 96, 64), y, torch.arange(n), y, [str(i) for i in range(n)], classes)
-    run = h17.train_and_evaluate("alexnet_audio", ps, ps, steps=2, batch_size=4, width=0.05, bottleneck=128,
-                                 device="cpu")
-    return h17.save_tagger(tmp_path_factory.mktemp("ckpt") / "tagger.pt", run, class_names=["alpha", "beta", "gamma"])
+    torch.manual_seed(0)
+    kwargs = {"width": 0.05, "bottleneck": 128}
+    model = create_model("alexnet_audio", 3, **kwargs)
+    return tagging.save_tagger(tmp_path_factory.mktemp("ckpt") / "tagger.pt", model, model_name="alexnet_audio",
+                               model_kwargs=kwargs, classes=["a", "b", "c"], class_names=["alpha", "beta", "gamma"])
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +46,11 @@ def test_tag_writes_scores_and_plot(checkpoint, wav, tmp_path):
     assert scores[["a", "b", "c"]].to_numpy().min() >= 0 and scores[["a", "b", "c"]].to_numpy().max() <= 1
     assert (tmp_path / "street.framewise.png").stat().st_size > 1000
     # The scores are the model's, on the file resampled to 16 kHz.
-    model, info = h17.load_tagger(checkpoint)
+    model, info = tagging.load_tagger(checkpoint)
     from audiolib.audio import load_audio
 
     waveform, sr = load_audio(wav)
-    direct = h17.framewise_scores(model, waveform, sr, classes=info["classes"], device="cpu")
+    direct = tagging.framewise_scores(model, waveform, sr, classes=info["classes"], device="cpu")
     np.testing.assert_allclose(scores[["a", "b", "c"]].to_numpy(), direct.scores, rtol=1e-4, atol=1e-6)
 
 
@@ -67,7 +66,7 @@ def test_embed_npz_and_csv(checkpoint, wav, tmp_path):
     with np.load(tmp_path / "street.embeddings.npz") as f:
         emb, start = f["embeddings"], f["start_s"]
     assert emb.shape == (5, 128) and start.tolist() == pytest.approx([0, 0.96, 1.92, 2.88, 3.84])
-    model, _ = h17.load_tagger(checkpoint)
+    model, _ = tagging.load_tagger(checkpoint)
     from audiolib.audio import load_audio
     from audiolib.features import vggish_examples
 

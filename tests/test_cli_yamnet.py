@@ -14,7 +14,7 @@ import torch
 
 from audiolib import cli
 from audiolib.embeddings import save_embedding_model
-from audiolib.h17.framewise import framewise_scores, stream_framewise
+from audiolib.tagging import framewise_scores, stream_framewise
 from audiolib.models import create_model
 
 

@@ -1,11 +1,10 @@
-"""H17 experiment helpers: evaluation sets, subsets, training/evaluation, tables, transfer, frame-wise scores."""
+"""H17 experiment helpers: evaluation sets, subsets, trials and their tables, transfer, the Fig. 2 recording."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.stats import norm
@@ -13,6 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
 from audiolib import h17, paths
+from audiolib.data import splits
+from audiolib.trials import TIME_METRICS
 from audiolib.data.patches import PatchSet
 
 
@@ -165,9 +166,13 @@ def test_train_and_evaluate_learns_a_separable_task():
     after = h17.train_and_evaluate("fc_audio", train, test, steps=120, batch_size=16, lr=1e-3, device="cpu",
                                    model_kwargs={"layers": 1, "units": 32})
     assert after.metrics["AUC"] > 0.95 and after.metrics["AUC"] > before.metrics["AUC"]
-    assert after.fit.steps == 120 and after.model_kwargs == {"layers": 1, "units": 32}
-    rows = pd.DataFrame(after.rows(seed=0))
-    assert {"AUC", "dprime", "mAP", "steps", "train_seconds", "examples_per_second"} <= set(rows["metric"])
+    assert after.fit.steps == 120 and after.extra["model_kwargs"] == {"layers": 1, "units": 32}
+    assert after.ids == {"model": "fc_audio", "seed": 0} and after.extra["classes"] == ["k0", "k1", "k2", "k3"]
+    assert after.scores.shape == (30, 4)
+    rows = after.table()
+    assert rows["metric"].tolist() == [*h17.METRICS, *TIME_METRICS]
+    assert rows.loc[rows["metric"] == "steps", "value"].tolist() == [120.0]
+    assert rows.loc[rows["metric"] == "n_classes_evaluated", "value"].tolist() == [4.0]
 
 
 def test_table2_sets_the_paper_beside_ours_and_paper_numbers_are_self_consistent():
@@ -179,8 +184,9 @@ def test_table2_sets_the_paper_beside_ours_and_paper_numbers_are_self_consistent
     paper_rows = table[table["source"] != "this run"]
     vgg = paper_rows[(paper_rows["model"] == "vgg_audio") & (paper_rows["metric"] == "mAP")]["value"]
     assert vgg.tolist() == [0.161]
-    wide = h17.wide(table, ["source", "model", "variant"])
-    assert len(wide) == 2 + 6
+    ours = table[table["source"] == "this run"]
+    assert ours.groupby(["model", "variant"]).size().to_dict() == {("alexnet_audio", ""): 12, ("fc_audio", ""): 12}
+    assert set(ours["metric"]) == {*h17.METRICS, *TIME_METRICS, "weights", "multiplies"}
     # Every quoted d' is the d' of its quoted AUC (rounding to 3 decimals: within 0.006).
     for t in (h17.paper.table2(), h17.paper.table3(), h17.paper.table4(), h17.paper.transfer()):
         ids = [c for c in t.columns if c not in ("metric", "value", "quoted")]
@@ -221,8 +227,8 @@ def test_label_set_experiment_evaluates_every_run_on_the_smallest_set(tiny_corpu
                                            lr=1e-3, width=0.05, device="cpu")
     ours = table[table["source"] == "this run"]
     assert sorted(set(ours["n_labels"])) == [1, 4, 16]
-    assert len(runs) == 6 and all(r.eval_classes == runs[0].eval_classes for r in runs)
-    assert len(runs[0].eval_classes) == 1
+    assert len(runs) == 6 and all(r.extra["eval_classes"] == runs[0].extra["eval_classes"] for r in runs)
+    assert len(runs[0].extra["eval_classes"]) == 1
     assert {r.model.embedding_dim for r in runs[1::2]} == {128}   # the bottleneck runs
     assert set(ours["bottleneck"]) == {False, True}
     assert (table["source"] != "this run").any()
@@ -234,7 +240,7 @@ def test_label_set_experiment_pairs_seeds_on_a_set_balanced_for_the_evaluated_la
                                            eval_per_class=3)
     ours = table[table["source"] == "this run"]
     assert sorted(set(ours["seed"])) == [0, 1] and len(runs) == 4
-    evaluated = runs[0].eval_classes
+    evaluated = runs[0].extra["eval_classes"]
     ev = h17.label_eval_set(tiny_corpus, evaluated, 3)
     cols = [ev.classes.index(c) for c in evaluated]
     y = ev.clip_targets.numpy()[:, cols]
@@ -247,7 +253,7 @@ def test_also_at_evaluates_the_same_run_earlier_and_table2_labels_it():
     train = _separable_patches(20, 3, seed=0)
     run = h17.train_and_evaluate("fc_audio", train, train, steps=4, batch_size=8, device="cpu", also_at=(2,),
                                  lr_drop_at=0.75, seed=3, model_kwargs={"layers": 1, "units": 8})
-    assert set(run.extra["at"]) == {2} and run.extra["seed"] == 3
+    assert set(run.extra["at"]) == {2} and run.seed == 3
     ours = h17.table2([run], dataset="toy", width=1.0)
     ours = ours[ours["source"] == "this run"]
     assert set(ours["variant"]) == {"", "longer"} and set(ours["seed"]) == {3}
@@ -256,8 +262,8 @@ def test_also_at_evaluates_the_same_run_earlier_and_table2_labels_it():
 
 
 def test_cpu_speed_switches_and_wrapper():
-    from audiolib.h17.speed import CpuSpeed
     from audiolib.models import create_model
+    from audiolib.runtime import CpuSpeed
     from audiolib.train import speed_switches
 
     assert speed_switches("quick", "cpu", width=0.03125) == {"amp": False, "channels_last": False, "compile": False}
@@ -285,9 +291,10 @@ def test_embedding_transfer_trains_both_classifiers(tiny_corpus):
     assert set(large.train_rows).isdisjoint(range(40, 60)) and len(small.patches.classes) == 8
     embed = h17.train_and_evaluate("alexnet_audio", large.train, large.eval, steps=2, batch_size=8, width=0.05,
                                    bottleneck=128, device="cpu")
-    table, runs = h17.embedding_transfer(embed.model, small, steps=3, batch_size=8, units=16, device="cpu")
+    feats = h17.transfer_features(small, embed.model, embed_network="alexnet", embed_data="large part")
+    table, runs = h17.embedding_transfer(feats, small, steps=3, batch_size=8, units=16, device="cpu")
     assert set(table["features"]) == {"embedding", "log-mel 64x20"}
-    assert sorted(r.model_kwargs["input_shape"] for r in runs) == [(1, 1, 128), (1, 20, 64)]
+    assert sorted(r.extra["model_kwargs"]["input_shape"] for r in runs) == [(1, 1, 128), (1, 20, 64)]
     assert set(table["seed"]) == {0} and set(table["fold"]) == {0}
     assert table["small_set"].unique().tolist() == ["synthetic-small"]
 
@@ -296,68 +303,33 @@ def test_embedding_transfer_trains_both_classifiers(tiny_corpus):
 def test_real_small_set_esc10_splits_by_fold():
     if paths.shared_data_root() is None or not (paths.shared_data_root() / "esc50").is_dir():
         pytest.skip("../shared/data/esc50 is absent")
-    small = h17.real_small_set("esc10", test_fold=1)
+    loaded, skipped = splits.load_available(["esc10"])
+    small = h17.real_small_set(loaded["esc10"])
+    assert small.name == "esc10" and small.patches.n_clips == 400 and not skipped
     folds = small.clips.manifest["fold"].to_numpy()
-    assert set(folds[small.test_rows]) == {1} and 1 not in set(folds[small.train_rows])
-    assert len(small.test_rows) == 80 and small.patches.n_clips == 400
-    splits = small.splits()
-    assert [f for f, _, _ in splits] == [1, 2, 3, 4, 5]
-    assert all(len(te) == 80 and len(tr) == 320 for _, tr, te in splits)
+    by_fold = small.splits()
+    assert [f for f, _, _ in by_fold] == [1, 2, 3, 4, 5]
+    assert all(len(te) == 80 and len(tr) == 320 for _, tr, te in by_fold)
+    assert all(set(folds[te]) == {f} and f not in set(folds[tr]) for f, tr, te in by_fold)
 
 
 @pytest.mark.slow
 def test_yamnet_input_on_esc10_folds_names_its_network():
     if paths.shared_data_root() is None or not (paths.shared_data_root() / "esc50").is_dir():
         pytest.skip("../shared/data/esc50 is absent")
-    small = h17.real_small_set("esc10", max_clips_per_fold=2)
+    small = h17.real_small_set(splits.load_available(["esc10"])[0]["esc10"], max_clips_per_fold=2)
     emb = h17.yamnet_patchset(small, device="cpu")
     if emb is None:
         pytest.skip("the YAMNet port or its release file is absent")
     assert emb.patches.shape[1:] == (1, 1024) and emb.n_clips == small.patches.n_clips == 10
-    table, _ = h17.embedding_transfer(None, small, steps=2, batch_size=4, units=8, device="cpu", yamnet=emb,
-                                      test_folds=[1, 2])
+    feats = h17.transfer_features(small, None, yamnet=emb)
+    table, _ = h17.embedding_transfer(feats, small, steps=2, batch_size=4, units=8, device="cpu", test_folds=[1, 2])
     assert set(table["fold"]) == {1, 2} and set(table["features"]) == {"log-mel 64x20", "YAMNet (AudioSet)"}
     yam = table[table["features"] == "YAMNet (AudioSet)"]
     assert yam["network"].str.contains("YAMNet").all() and yam["trained_on"].str.contains("AudioSet").all()
 
 
-# --- frame-wise scores and tagger checkpoints ------------------------------------------------------
-def test_framewise_scores_times_and_top_classes():
-    model = h17.build_model("fc_audio", 5, width=0.05)[0]
-    waveform = torch.randn(16000 * 5) * 0.1
-    fw = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), device="cpu")
-    n = 1 + (fw.spectrogram.shape[0] - 96) // 96
-    assert fw.scores.shape == (n, 5) and n == 5
-    np.testing.assert_allclose(fw.start, np.arange(n) * 0.96)
-    np.testing.assert_allclose(fw.end - fw.start, 0.96)
-    assert fw.top_classes(2) == np.argsort(-fw.scores.max(0), kind="stable")[:2].tolist()
-    assert list(fw.to_frame().columns) == ["start_s", "end_s", *"abcde"]
-    half = h17.framewise_scores(model, waveform, 16000, classes=list("abcde"), hop_frames=48, device="cpu")
-    assert len(half.start) == 1 + (fw.spectrogram.shape[0] - 96) // 48
-    with pytest.raises(ValueError, match="shorter than one"):
-        h17.framewise_scores(model, torch.zeros(4000), 16000, classes=list("abcde"))
-    with pytest.raises(ValueError, match="5 outputs"):
-        h17.framewise_scores(model, waveform, 16000, classes=list("abc"))
-
-
-def test_tagger_checkpoint_round_trip(tmp_path):
-    train = _separable_patches(10, 3, seed=0)
-    run = h17.train_and_evaluate("alexnet_audio", train, train, steps=2, batch_size=4, width=0.05, bottleneck=128,
-                                 device="cpu")
-    path = h17.save_tagger(tmp_path / "tagger.pt", run, class_names=["x", "y", "z"])
-    model, info = h17.load_tagger(path)
-    assert info["model_name"] == "alexnet_audio" and info["classes"] == ["k0", "k1", "k2"]
-    assert info["class_names"] == ["x", "y", "z"] and info["model_kwargs"] == {"width": 0.05, "bottleneck": 128}
-    x = torch.randn(2, 1, 96, 64)
-    torch.testing.assert_close(model(x), run.model.cpu().eval()(x))
-    # A checkpoint that does not say which model it holds is refused, naming the file.
-    from audiolib.train import save_checkpoint
-
-    bare = save_checkpoint(tmp_path / "bare.pt", run.model)
-    with pytest.raises(ValueError, match="bare.pt.*which model"):
-        h17.load_tagger(bare)
-
-
+# --- the Fig. 2 recording -------------------------------------------------------------------------
 def test_recording_is_synthetic_with_events_or_a_file(tmp_path):
     waveform, sr, events, text = h17.recording("", seconds=61.0, seed=0)
     assert waveform.shape[0] == 61 * sr and len(events) > 0 and "61 s" in text

@@ -481,7 +481,7 @@ def test_unpack_into_does_not_move_a_link_out_of_its_tree(tmp_path):
 ], ids=["classes-huge", "classes-negative", "units", "n_fft", "n_fft-inf", "name", "class-list"])
 def test_checkpoint_declaring_absurd_sizes_is_refused_before_allocation(tmp_path, monkeypatch, change, field):
     from audiolib import embeddings, models
-    from audiolib.h17 import load_tagger
+    from audiolib.tagging import load_tagger
     from audiolib.train import save_checkpoint
 
     extra = {"model_name": "fc_audio", "model_kwargs": {"layers": 1, "units": 4}, "num_classes": 2,

@@ -1,4 +1,4 @@
-"""The figures: each function returns a Figure and draws what it is given."""
+"""H17's figures: each function returns a Figure and draws what it is given."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from audiolib import plots  # noqa: E402
+from audiolib.h17 import plots  # noqa: E402
 
 
 def _tidy():
@@ -58,20 +58,4 @@ def test_dprime_vs_prior_one_point_per_evaluable_class():
     assert np.isfinite(np.asarray(points)).all()           # the infinite d' is drawn at the edge
     assert len(main.collections) == 2                      # and marked separately
     assert any("not evaluable" in t.get_text() for t in main.texts)
-    plt.close(fig)
-
-
-def test_framewise_outputs_draws_the_top_k_classes():
-    rng = np.random.default_rng(0)
-    scores = rng.random((10, 20)) * 0.5
-    scores[:, 7] += 0.5
-    start = np.arange(10) * 0.96
-    events = pd.DataFrame({"onset": [1.0, 4.0], "offset": [2.0, 6.0], "name": ["x", "y"]})
-    fig = plots.framewise_outputs(rng.random((1000, 64)), 0.01, start, start + 0.96, scores,
-                                  [f"class{k}" for k in range(20)], top_k=16, events=events)
-    lines = fig.get_axes()[1].get_lines()
-    assert len(lines) == 16 and lines[0].get_label() == "class7"
-    assert len(fig.get_axes()) == 3                        # spectrogram, outputs, event timeline
-    assert len(fig.get_axes()[0].get_lines()) == 16        # the outputs overlaid on the spectrogram too
-    assert [t.get_text() for t in fig.get_axes()[2].get_yticklabels()] == ["x", "y"]
     plt.close(fig)

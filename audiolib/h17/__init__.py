@@ -1,20 +1,23 @@
 """Experiment helpers for Hershey et al. 2017 ("CNN architectures for large-scale audio classification").
 
-- :mod:`.data`: the corpus, balanced evaluation sets, label subsets, training-set sizes.
-- :mod:`.training`: train and evaluate a model, complexity and Table 2 tables, per-class tables.
+- :mod:`.data`: the corpus, balanced evaluation sets, label subsets, training-set sizes, the Fig. 2 recording.
+- :mod:`.training`: H17 trials (:func:`train_and_evaluate`), complexity and Table 2 tables, per-class tables.
 - :mod:`.scaling`: label-set size (Table 3) and training-set size (Table 4).
 - :mod:`.transfer`: embeddings vs log-mel patches on a small labelled set (sec. 4.4).
-- :mod:`.framewise`: frame-wise outputs over a recording (Fig. 2) and tagger checkpoints.
+- :mod:`.plots`: the figures (Fig. 2, frame-wise outputs, is :func:`audiolib.tagging.plot_framewise`).
 - :mod:`.paper`: the paper's own numbers, quoted exactly, to set beside ours.
 - :mod:`.claims`: the paper's claims and the per-replicate effects that judge them.
 - :mod:`.speed`: training throughput with and without bf16 autocast + channels_last on the CPU.
+
+Results are :class:`audiolib.trials.Trial` s; frame-wise tagging and tagger checkpoints are
+:mod:`audiolib.tagging`.
 
 >>> from audiolib import h17
 >>> h17.label_subset_sizes(128, [1.0, 0.1, 0.013])
 [128, 13, 2]
 """
 
-from . import claims, paper
+from . import claims, paper, plots
 from .claims import CLAIMS, findings
 from .data import (
     H17Data,
@@ -22,60 +25,53 @@ from .data import (
     class_names,
     coarse_targets,
     label_subset_sizes,
-    load_patches,
     most_frequent_classes,
     nested_subsets,
     prepare_corpus,
+    recording,
     repatch,
     split_corpus,
     training_sizes,
     with_targets,
 )
-from .framewise import Framewise, framewise_scores, load_tagger, recording, recording_patches, save_tagger
 from .scaling import label_eval_set, label_set_experiment, label_subsets, training_size_experiment
 from .training import (
     ARCHITECTURES,
     METRICS,
-    Trained,
-    beside,
+    beside_finite,
     best_of,
-    build_model,
     complexity_table,
     evaluate_clips,
     per_class_runs,
     per_class_table,
     table2,
-    train_architectures,
     tidy_per_class,
     train_and_evaluate,
-    wide,
+    train_architectures,
 )
 from .transfer import (
+    Embedders,
     Features,
     SmallSet,
     embedding_patchset,
-    Embedders,
     embedding_transfer,
     real_small_set,
-    train_embedders,
-    transfer_experiment,
-    transfer_notes,
     synthetic_small_set,
+    train_embedders,
     transfer_corpus,
+    transfer_experiment,
     transfer_features,
-    transfer_table,
+    transfer_notes,
     yamnet_patchset,
 )
 
 __all__ = [
-    "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "Framewise", "H17Data", "METRICS", "SmallSet",
-    "Trained", "balanced_eval_rows", "beside", "best_of", "build_model", "claims", "class_names",
-    "coarse_targets", "complexity_table", "embedding_patchset", "embedding_transfer", "evaluate_clips",
-    "findings", "framewise_scores", "label_eval_set", "label_set_experiment", "label_subset_sizes",
-    "label_subsets", "load_patches", "load_tagger", "most_frequent_classes", "nested_subsets", "paper",
-    "per_class_runs", "per_class_table", "prepare_corpus", "real_small_set", "recording", "recording_patches",
-    "repatch", "save_tagger", "split_corpus", "synthetic_small_set", "table2", "tidy_per_class",
-    "train_and_evaluate", "train_architectures", "train_embedders", "training_size_experiment",
-    "training_sizes", "transfer_corpus", "transfer_experiment", "transfer_features", "transfer_notes",
-    "transfer_table", "wide", "with_targets", "yamnet_patchset",
+    "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "H17Data", "METRICS", "SmallSet", "balanced_eval_rows",
+    "beside_finite", "best_of", "claims", "class_names", "coarse_targets", "complexity_table", "embedding_patchset",
+    "embedding_transfer", "evaluate_clips", "findings", "label_eval_set", "label_set_experiment",
+    "label_subset_sizes", "label_subsets", "most_frequent_classes", "nested_subsets", "paper", "per_class_runs",
+    "per_class_table", "plots", "prepare_corpus", "real_small_set", "recording", "repatch", "split_corpus",
+    "synthetic_small_set", "table2", "tidy_per_class", "train_and_evaluate", "train_architectures",
+    "train_embedders", "training_size_experiment", "training_sizes", "transfer_corpus", "transfer_experiment",
+    "transfer_features", "transfer_notes", "with_targets", "yamnet_patchset",
 ]

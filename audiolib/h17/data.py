@@ -1,4 +1,5 @@
-"""Data for the H17 experiments: the corpus, balanced evaluation sets, label and training subsets.
+"""Data for the H17 experiments: the corpus, balanced evaluation sets, label and training subsets,
+the recording of Fig. 2.
 
 H17 trains on 0.96 s log-mel patches that inherit their video's labels, and evaluates on a
 *balanced* set of videos (roughly the same number of examples of every class), scoring a video
@@ -15,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
+from ..cache import cached_patchset
 from ..data import load_dataset
 from ..data.base import ClipSet
 from ..data.patches import PatchSet
@@ -70,13 +73,6 @@ def class_names(clips: ClipSet) -> list[str]:
     """Readable class names (the taxonomy's, else the codes)."""
     tax = clips.taxonomy
     return [(tax.fine.get(c) or tax.coarse.get(c) or c) if tax is not None else str(c) for c in clips.classes]
-
-
-def load_patches(clips: ClipSet, config="vggish", *, num_workers: int = 0, progress: bool = False) -> PatchSet:
-    """Patches of every clip, through the feature cache."""
-    from ..cache import cached_patchset
-
-    return cached_patchset(clips, config, num_workers=num_workers, progress=progress)
 
 
 def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
@@ -216,7 +212,7 @@ def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fin
     """
     kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed, **kw)
-    patches = load_patches(clips, config, num_workers=num_workers, progress=progress)
+    patches = cached_patchset(clips, config, num_workers=num_workers, progress=progress)
     return split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed)
 
 
@@ -236,3 +232,27 @@ def split_corpus(clips: ClipSet, patches: PatchSet, *, eval_per_class: int, seed
     eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
     return H17Data(clips, patches, train_rows, eval_rows, patches.subset_clips(train_rows),
                    patches.subset_clips(eval_rows), eval_per_class)
+
+
+def recording(path: str = "", *, seconds: float = 60.0,
+              seed: int = 0) -> tuple[torch.Tensor, int, pd.DataFrame | None, str]:
+    """The recording for Fig. 2: the audio file at ``path``, or a synthetic one when ``path`` is empty.
+
+    The synthetic recording (:func:`audiolib.data.synthetic.long_recording`) is ``seconds`` long,
+    built from the default corpus's sound families and class prior, with its event timeline.
+
+    Returns:
+        ``(waveform [time], sample_rate, events or None, description)``.
+    """
+    if path:
+        from ..audio import load_audio
+
+        waveform, sr = load_audio(path)
+        return waveform, sr, None, f"audio file {path} ({waveform.shape[-1] / sr:.1f} s)"
+    from ..data.synthetic import long_recording
+
+    if seconds <= 0:
+        raise ValueError(f"recording: seconds must be > 0, got {seconds}")
+    waveform, sr, events = long_recording(seconds=seconds, seed=seed)
+    return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
+                                  f"default-corpus sound families)")

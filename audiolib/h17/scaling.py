@@ -15,9 +15,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..trials import Trial, over_seeds, tidy
 from . import paper
 from .data import H17Data, balanced_eval_rows, label_subset_sizes, most_frequent_classes, nested_subsets, training_sizes
-from .training import Trained, train_and_evaluate
+from .training import train_and_evaluate
 
 
 def label_subsets(data: H17Data, fractions: Sequence[float]) -> pd.DataFrame:
@@ -52,59 +53,65 @@ def label_set_experiment(data: H17Data, fractions: Sequence[float], *, model: st
                          lr: float, width: float, bottleneck_units: int = 128,
                          bottlenecks: Sequence[bool] = (False, True), device="auto", seed: int = 0,
                          seeds: Sequence[int] | None = None, eval_per_class: int | None = None,
-                         profile: str = "quick", progress: bool = False) -> tuple[pd.DataFrame, list[Trained]]:
+                         profile: str = "quick", progress: bool = False) -> tuple[pd.DataFrame, list[Trial]]:
     """Train ``model`` on each label subset, with and without the bottleneck; evaluate on the smallest.
 
-    The evaluation set is balanced for the evaluated (smallest) label set (:func:`label_eval_set`),
-    as the paper's 400-label evaluation set is. Every arm runs with every seed of ``seeds``
-    (default ``[seed]``), so arms are paired by seed.
+    The evaluation set is balanced for the evaluated (smallest) label set (:func:`label_eval_set`,
+    drawn with ``seed``), as the paper's 400-label evaluation set is. Every arm runs with every
+    seed of ``seeds`` (default ``[seed]``), so arms are paired by seed.
 
-    Returns ``(tidy table, trained runs)``. Table columns: ``model, n_labels, bottleneck,
-    n_eval_labels, bottleneck_units, seed, metric, value, source``; the paper's Table 3 rows follow ours.
+    Returns ``(tidy table, trials)``. Table columns: ``model, n_labels, bottleneck, n_eval_labels,
+    bottleneck_units, eval_clips, width, seed, metric, value, source, dataset``; the paper's Table 3
+    rows follow ours.
     """
     subsets = label_subsets(data, fractions)
     smallest = subsets[subsets["n_labels"] == subsets["n_labels"].min()]["class"].tolist()
     eval_set = label_eval_set(data, smallest, eval_per_class, seed)
-    rows, runs = [], []
-    for s in (list(seeds) if seeds is not None else [seed]):
+
+    def one_seed(s: int) -> list[Trial]:
+        trials = []
         for n in dict.fromkeys(subsets["n_labels"]):
-            classes = subsets[subsets["n_labels"] == n]["class"].tolist()
-            idx = [data.classes.index(c) for c in classes]
+            idx = [data.classes.index(c) for c in subsets[subsets["n_labels"] == n]["class"]]
             for with_bottleneck in bottlenecks:
-                trained = train_and_evaluate(model, data.train.select_classes(idx), eval_set, steps=steps,
-                                             batch_size=batch_size, lr=lr, width=width,
-                                             bottleneck=bottleneck_units if with_bottleneck else None,
-                                             eval_classes=smallest, device=device, seed=s, progress=progress,
-                                             profile=profile)
-                runs.append(trained)
-                rows += trained.rows(n_labels=int(n), bottleneck=bool(with_bottleneck), n_eval_labels=len(smallest),
-                                     bottleneck_units=int(bottleneck_units) if with_bottleneck else 0,
-                                     eval_clips=eval_set.n_clips, width=width, seed=s)
-    ours = pd.DataFrame(rows).assign(source="this run", dataset=data.describe())
-    return pd.concat([ours, paper.table3()], ignore_index=True), runs
+                units = int(bottleneck_units) if with_bottleneck else 0
+                trials.append(train_and_evaluate(
+                    model, data.train.select_classes(idx), eval_set, steps=steps, batch_size=batch_size, lr=lr,
+                    width=width, bottleneck=units or None, eval_classes=smallest, device=device, seed=s,
+                    progress=progress, profile=profile,
+                    ids={"n_labels": int(n), "bottleneck": bool(with_bottleneck), "n_eval_labels": len(smallest),
+                         "bottleneck_units": units, "eval_clips": eval_set.n_clips, "width": width}))
+        return trials
+
+    trials = over_seeds(list(seeds) if seeds is not None else [seed], one_seed)
+    ours = tidy(trials).assign(source="this run", dataset=data.describe())
+    return pd.concat([ours, paper.table3()], ignore_index=True), trials
 
 
 def training_size_experiment(data: H17Data, *, n_sizes: int, ratio: float, model: str, steps: int,
                              batch_size: int, lr: float, width: float, device="auto", seed: int = 0,
                              seeds: Sequence[int] | None = None, profile: str = "quick",
-                             progress: bool = False) -> tuple[pd.DataFrame, list[Trained]]:
+                             progress: bool = False) -> tuple[pd.DataFrame, list[Trial]]:
     """Train ``model`` for ``steps`` on nested training sets of geometrically growing size.
 
     Sizes are ``n_train / ratio**k`` training clips (:func:`training_sizes`), drawn as nested
     random subsets of the training clips; each seed of ``seeds`` (default ``[seed]``) draws its own
     nested subsets and initialises its own networks, so the sizes are compared within a seed.
-    Returns ``(tidy table, trained runs)``; table columns ``model, train_clips, train_patches, seed,
-    metric, value, source`` with the paper's Table 4 after ours.
+    Returns ``(tidy table, trials)``; table columns ``model, train_clips, train_patches, width,
+    seed, metric, value, source, dataset`` with the paper's Table 4 after ours.
     """
     n_train = data.train.n_clips
     sizes = training_sizes(n_train, n_sizes, ratio)
-    rows, runs = [], []
-    for s in (list(seeds) if seeds is not None else [seed]):
+
+    def one_seed(s: int) -> list[Trial]:
+        trials = []
         for size, subset in zip(sizes, nested_subsets(n_train, sizes, s)):
             train_set = data.train.subset_clips(subset)
-            trained = train_and_evaluate(model, train_set, data.eval, steps=steps, batch_size=batch_size, lr=lr,
-                                         width=width, device=device, seed=s, progress=progress, profile=profile)
-            runs.append(trained)
-            rows += trained.rows(train_clips=int(size), train_patches=len(train_set), width=width, seed=s)
-    ours = pd.DataFrame(rows).assign(source="this run", dataset=data.describe())
-    return pd.concat([ours, paper.table4()], ignore_index=True), runs
+            trials.append(train_and_evaluate(
+                model, train_set, data.eval, steps=steps, batch_size=batch_size, lr=lr, width=width, device=device,
+                seed=s, progress=progress, profile=profile,
+                ids={"train_clips": int(size), "train_patches": len(train_set), "width": width}))
+        return trials
+
+    trials = over_seeds(list(seeds) if seeds is not None else [seed], one_seed)
+    ours = tidy(trials).assign(source="this run", dataset=data.describe())
+    return pd.concat([ours, paper.table4()], ignore_index=True), trials

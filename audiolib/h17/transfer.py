@@ -17,12 +17,12 @@ UrbanSound8K from ``../shared/data`` (replicates: official folds, each in turn t
 Every row names the network that produced its input and the data that network was trained on.
 Clip scores average the patch scores, as everywhere in H17.
 
->>> result = embedding_transfer(trained.model, small, train_rows, test_rows, steps=300)   # doctest: +SKIP
+>>> feats = transfer_features(small, trial.model, embed_network="...", embed_data="...")  # doctest: +SKIP
+>>> table, trials = embedding_transfer(feats, small, steps=300)                          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -31,14 +31,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import train as _train
-from ..data import load_dataset
+from ..cache import cached_patchset
+from ..data import load_dataset, splits
 from ..data.base import ClipSet
 from ..data.patches import PatchSet
-from .data import balanced_eval_rows, coarse_targets, load_patches, repatch, with_targets
-from .training import Trained, train_and_evaluate
+from ..train import predict
+from ..trials import Trial, over_seeds, tidy
+from . import paper
+from .data import H17Data, balanced_eval_rows, coarse_targets, repatch, split_corpus, with_targets
+from .training import train_and_evaluate
 
-FEATURES = ("embedding", "log-mel 64x20")
+WORKBOOK = "embedding"
+YAMNET = "YAMNet (AudioSet)"
 
 
 @dataclass
@@ -48,38 +52,26 @@ class SmallSet:
     Attributes:
         name: short name (``synthetic-small``, ``esc10``, ``urbansound8k``).
         patches: 96x64 patches of its clips with its own labels.
-        train_rows, test_rows: clip rows (disjoint).
+        train_rows, test_rows: clip rows (disjoint) of its one split (a synthetic set), or ``None``.
         description: one line naming the data and the split.
-        clips: the clips (for provenance: fingerprint, unusable files), when loaded here.
+        clips: the clips (for provenance: fingerprint, unusable files).
+        folds: ``[n_clips]`` official folds (a real set; each in turn the test fold), or ``None``.
     """
 
     name: str
     patches: PatchSet
-    train_rows: np.ndarray
-    test_rows: np.ndarray
+    train_rows: np.ndarray | None
+    test_rows: np.ndarray | None
     description: str
-    clips: ClipSet | None = None
+    clips: ClipSet
     folds: np.ndarray | None = None
 
     def splits(self, test_folds: Sequence[int] | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """``(fold, train_rows, test_rows)`` per test fold (official folds), or ``[(0, train, test)]``."""
+        """``(fold, train_rows, test_rows)`` per test fold (:func:`audiolib.data.splits.fold_splits`),
+        or ``[(0, train_rows, test_rows)]`` for a set with one split."""
         if self.folds is None:
             return [(0, self.train_rows, self.test_rows)]
-        available = sorted(set(self.folds.tolist()))
-        chosen = available if not test_folds else [f for f in test_folds if f in available]
-        return [(int(f), np.flatnonzero(self.folds != f), np.flatnonzero(self.folds == f)) for f in chosen]
-
-
-def embedding_patchset(model: nn.Module, patches: PatchSet, *, device="auto", batch_size: int = 256) -> PatchSet:
-    """Replace every 96x64 patch by the model's embedding of it: patches ``[N, 1, D]``."""
-    emb = _train.predict(model, patches, embeddings=True, device=device, batch_size=batch_size)
-    return PatchSet(torch.from_numpy(emb).float().unsqueeze(1), patches.targets, patches.clip_index,
-                    patches.clip_targets, list(patches.clip_ids), list(patches.classes))
-
-
-LOGMEL = "log-mel 64x20"
-WORKBOOK = "embedding"
-YAMNET = "YAMNet (AudioSet)"
+        return splits.fold_splits(self.folds, test_folds)
 
 
 @dataclass
@@ -92,6 +84,13 @@ class Features:
     trained_on: str
 
 
+def embedding_patchset(model: nn.Module, patches: PatchSet, *, device="auto", batch_size: int = 256) -> PatchSet:
+    """Replace every 96x64 patch by the model's embedding of it: patches ``[N, 1, D]``."""
+    emb = predict(model, patches, embeddings=True, device=device, batch_size=batch_size)
+    return PatchSet(torch.from_numpy(emb).float().unsqueeze(1), patches.targets, patches.clip_index,
+                    patches.clip_targets, list(patches.clip_ids), list(patches.classes))
+
+
 def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
     """YAMNet's 1024-d frame embeddings (0.96 s every 0.48 s) of every clip of ``small`` as patches
     ``[N, 1, 1024]`` labelled with the clip's labels; ``None`` (with the reason printed) when the
@@ -102,8 +101,6 @@ def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
     except (ImportError, FileNotFoundError, OSError, ValueError) as exc:
         print(f"YAMNet not available: {exc}")
         return None
-    if small.clips is None:
-        raise ValueError(f"yamnet_patchset: small set {small.name!r} carries no clips")
     out = embed_clips(small.clips, model, device=device)
     counts = [len(f) for f in out.frames]
     index = torch.arange(len(counts)).repeat_interleave(torch.tensor(counts))
@@ -115,7 +112,8 @@ def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
 def transfer_features(small: SmallSet, embed_model: nn.Module | None, *, embed_network: str = "",
                       embed_data: str = "", yamnet: PatchSet | None = None, baseline_frames: int = 20,
                       device="auto") -> list[Features]:
-    """The inputs compared on ``small``: log-mel, the workbook network's embedding, YAMNet's."""
+    """The inputs compared on ``small``: log-mel (``baseline_frames`` frames, H17: 64x20), the
+    penultimate layer of ``embed_model`` (``embed_network`` trained on ``embed_data``), YAMNet's."""
     feats = [Features(f"log-mel 64x{baseline_frames}", repatch(small.patches, baseline_frames), "none (log-mel)",
                       "-")]
     if embed_model is not None:
@@ -127,47 +125,40 @@ def transfer_features(small: SmallSet, embed_model: nn.Module | None, *, embed_n
     return feats
 
 
-def embedding_transfer(embed_model: nn.Module | None, small: SmallSet, *, steps: int, batch_size: int = 64,
-                       lr: float = 1e-3, layers: int = 2, units: int = 512, baseline_frames: int = 20,
-                       device="auto", seed: int = 0, seeds: Sequence[int] | None = None,
-                       test_folds: Sequence[int] | None = None, yamnet: PatchSet | None = None,
-                       embed_network: str = "", embed_data: str = "",
-                       features: list[Features] | None = None) -> tuple[pd.DataFrame, list[Trained]]:
-    """Train a fully-connected classifier on each input (log-mel, embeddings); evaluate each.
+def embedding_transfer(features: Sequence[Features], small: SmallSet, *, steps: int, batch_size: int = 64,
+                       lr: float = 1e-3, layers: int = 2, units: int = 512, device="auto",
+                       seeds: Sequence[int] = (0,), test_folds: Sequence[int] | None = None
+                       ) -> tuple[pd.DataFrame, list[Trial]]:
+    """Train a fully-connected classifier (``fc_audio``) on each input of ``small``; score each.
 
     Args:
-        embed_model: a trained model with ``.embedding(x)`` (its penultimate layer), or ``None``.
+        features: the inputs (:func:`transfer_features`), patches of every clip of ``small``.
         small: the small labelled set and its splits (official folds when it has them).
         steps, batch_size, lr: for every classifier (the same).
-        layers, units: the classifiers' hidden layers (``fc_audio``).
-        baseline_frames: frames of the baseline's log-mel patches (H17: 64x20).
-        seeds: classifier seeds (default ``[seed]``); every input runs with every seed and fold.
+        layers, units: the classifiers' hidden layers.
+        seeds: classifier seeds; every input runs with every seed and fold.
         test_folds: the official folds to test in turn (default all; synthetic sets have one split).
-        yamnet: YAMNet's patches of ``small`` (:func:`yamnet_patchset`), or ``None``.
-        embed_network, embed_data: what the embedding network is and what it was trained on.
 
     Returns:
-        ``(tidy rows, runs)``; rows have ``features``, ``network``, ``trained_on``, ``small_set``,
-        ``seed``, ``fold``, ``metric``, ``value``.
+        ``(tidy rows, trials)``; rows have ``features``, ``network``, ``trained_on``, ``small_set``,
+        ``input``, ``train_clips``, ``test_clips``, ``fold``, ``seed``, ``metric``, ``value``.
     """
-    feats = features if features is not None else transfer_features(
-        small, embed_model, embed_network=embed_network, embed_data=embed_data, yamnet=yamnet,
-        baseline_frames=baseline_frames, device=device)
-    rows, runs = [], []
-    for s in (list(seeds) if seeds is not None else [seed]):
+    def one_seed(seed: int) -> list[Trial]:
+        trials = []
         for fold, train_rows, test_rows in small.splits(test_folds):
-            for f in feats:
+            for f in features:
                 tr, te = f.patches.subset_clips(train_rows), f.patches.subset_clips(test_rows)
                 shape = tuple(tr.example_shape)
-                trained = train_and_evaluate("fc_audio", tr, te, steps=steps, batch_size=batch_size, lr=lr,
-                                             device=device, seed=s,
-                                             model_kwargs={"layers": layers, "units": units, "input_shape": shape})
-                runs.append(trained)
-                rows += trained.rows(features=f.name, network=f.network, trained_on=f.trained_on,
-                                     small_set=small.name, input="x".join(map(str, shape)),
-                                     train_clips=len(train_rows), test_clips=len(test_rows), seed=s, fold=fold)
-    table = pd.DataFrame(rows).assign(source="this run", dataset=small.description)
-    return table, runs
+                trials.append(train_and_evaluate(
+                    "fc_audio", tr, te, steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed,
+                    model_kwargs={"layers": layers, "units": units, "input_shape": shape},
+                    ids={"features": f.name, "network": f.network, "trained_on": f.trained_on,
+                         "small_set": small.name, "input": "x".join(map(str, shape)),
+                         "train_clips": len(train_rows), "test_clips": len(test_rows), "fold": fold}))
+        return trials
+
+    trials = over_seeds(seeds, one_seed)
+    return tidy(trials).assign(source="this run", dataset=small.description), trials
 
 
 def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, labels: str = "fine",
@@ -191,62 +182,41 @@ def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, 
     return SmallSet("synthetic-small", part, train_rows, test_rows, description, clips.subset(rows))
 
 
-def real_small_set(name: str, *, test_fold: int = 1, max_clips_per_fold: int = 0, num_workers: int = 0,
-                   progress: bool = False) -> SmallSet | None:
-    """ESC-10 or UrbanSound8K from ``../shared/data`` (``None`` when absent), split by official fold.
+def real_small_set(clips: ClipSet, *, max_clips_per_fold: int = 0, num_workers: int = 0,
+                   progress: bool = False) -> SmallSet:
+    """A real dataset with official folds (ESC-10, UrbanSound8K: :func:`audiolib.data.splits.load_available`
+    loads those present) as a small set; every fold in turn is the test fold (:meth:`SmallSet.splits`).
 
-    ``train_rows``/``test_rows`` hold ``test_fold`` out; :meth:`SmallSet.splits` gives every fold
-    in turn. ``max_clips_per_fold`` > 0 keeps a random choice of that many clips per fold (seed 0).
-    Absent or unreadable files are listed in the description's count and in ``ClipSet.unusable``.
+    ``max_clips_per_fold`` > 0 keeps a random choice of that many clips per fold
+    (:func:`audiolib.data.splits.sample_per_fold`, seed 0). Absent or unreadable files are
+    counted in the description and listed in ``ClipSet.unusable``.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            clips = load_dataset(name)
-    except (FileNotFoundError, OSError, ImportError) as exc:
-        print(f"{name}: not available ({exc})")
-        return None
-    folds = clips.manifest["fold"].to_numpy()
+    if "fold" not in clips.manifest:
+        raise ValueError(f"real_small_set: {clips.name} has no official folds (no 'fold' column)")
     if max_clips_per_fold > 0:
-        rng = np.random.default_rng(0)
-        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(folds == f))[:max_clips_per_fold]
-                                       for f in sorted(set(folds.tolist()))]))
-        clips = clips.subset(keep)
-        folds = clips.manifest["fold"].to_numpy()
-    if test_fold not in set(folds.tolist()):
-        raise ValueError(f"{name}: test fold {test_fold} has no audio here; available folds: "
-                         f"{sorted(set(folds.tolist()))}")
-    patches = load_patches(clips, "vggish", num_workers=num_workers, progress=progress)
-    train_rows = np.flatnonzero(folds != test_fold)
-    test_rows = np.flatnonzero(folds == test_fold)
+        clips = clips.subset(splits.sample_per_fold(clips.manifest["fold"].to_numpy(), max_clips_per_fold, seed=0))
+    folds = clips.manifest["fold"].to_numpy()
+    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=progress)
     kept = f", at most {max_clips_per_fold} clips per fold" if max_clips_per_fold > 0 else ""
     description = (f"{clips.description}{kept}; official folds {sorted(set(folds.tolist()))} "
                    f"({len(folds)} clips), each fold in turn the test fold; "
                    f"{len(clips.unusable)} listed clips without audio not used")
-    return SmallSet(name, patches, train_rows, test_rows, description, clips, folds)
-
-
-def transfer_table(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Our transfer rows followed by the paper's sec. 4.4 numbers."""
-    from . import paper
-
-    return pd.concat([*tables, paper.transfer()], ignore_index=True)
+    return SmallSet(clips.name, patches, None, None, description, clips, folds)
 
 
 def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_class: int = 20,
-                    small_labels: str = "fine", num_workers: int = 0, progress: bool = False):
+                    small_labels: str = "fine", num_workers: int = 0,
+                    progress: bool = False) -> tuple[H17Data, SmallSet]:
     """The default corpus split into a large part (clips ``0 .. n - small - 1``) and a small one.
 
-    The parts hold disjoint clips. Returns ``(large: H17Data, small: SmallSet)``: the large part is
-    split as :func:`~audiolib.h17.data.split_corpus` does (train / balanced evaluation), the small
-    part as :func:`synthetic_small_set` does.
+    The parts hold disjoint clips. Returns ``(large, small)``: the large part is split as
+    :func:`~audiolib.h17.data.split_corpus` does (train / balanced evaluation), the small part
+    as :func:`synthetic_small_set` does.
     """
-    from .data import split_corpus
-
     if not 0 < small_clips < n_clips:
         raise ValueError(f"transfer_corpus: small_clips must be in 1..{n_clips - 1}, got {small_clips}")
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed)
-    patches = load_patches(clips, "vggish", num_workers=num_workers, progress=progress)
+    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=progress)
     large = split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed,
                          rows=np.arange(n_clips - small_clips))
     small = synthetic_small_set(clips, patches, np.arange(n_clips - small_clips, n_clips), labels=small_labels,
@@ -271,19 +241,19 @@ class Embedders:
     table: pd.DataFrame
 
 
-def train_embedders(model: str, large, *, seeds: Sequence[int], steps: int, batch_size: int, lr: float,
+def train_embedders(model: str, large: H17Data, *, seeds: Sequence[int], steps: int, batch_size: int, lr: float,
                     width: float, bottleneck: int = 0, device="auto", profile: str = "quick") -> Embedders:
     """Train ``model`` on ``large.train`` once per seed (H17 sec. 4.4's embedding network)."""
-    runs = [train_and_evaluate(model, large.train, large.eval, steps=steps, batch_size=batch_size, lr=lr,
-                               width=width, bottleneck=bottleneck or None, device=device, seed=s, profile=profile)
-            for s in seeds]
-    dim = int(getattr(runs[0].model, "embedding_dim", 0))
+    trials = over_seeds(seeds, lambda seed: train_and_evaluate(
+        model, large.train, large.eval, steps=steps, batch_size=batch_size, lr=lr, width=width,
+        bottleneck=bottleneck or None, device=device, seed=seed, profile=profile,
+        ids={"width": width, "bottleneck": bottleneck}))
+    dim = int(getattr(trials[0].model, "embedding_dim", 0))
     layer = f"{bottleneck}-unit bottleneck" if bottleneck else "pooled features"
     network = f"{model} width {width:g}, {steps} steps; penultimate layer ({layer}, {dim}-d)"
     trained_on = f"synthetic default corpus, large part ({large.train.n_clips} training clips)"
-    table = pd.concat([r.table(width=width, seed=s, bottleneck=bottleneck) for r, s in zip(runs, seeds)],
-                      ignore_index=True).assign(network=network, trained_on=trained_on)
-    return Embedders({int(s): r.model for r, s in zip(runs, seeds)}, network, trained_on, table)
+    table = tidy(trials).assign(network=network, trained_on=trained_on)
+    return Embedders({t.seed: t.model for t in trials}, network, trained_on, table)
 
 
 def transfer_experiment(small: SmallSet, real_sets: Sequence[SmallSet], embedders: Embedders, *, yamnet: bool,
@@ -294,22 +264,19 @@ def transfer_experiment(small: SmallSet, real_sets: Sequence[SmallSet], embedder
     On the synthetic small set each seed uses its own embedding network and classifier seed; on a
     real set the embedding network of the first seed is used and every official fold is a replicate
     (with each of ``real_seeds``). YAMNet's input is added on the real sets when ``yamnet`` and
-    the model is available. Returns the tidy rows of all runs followed by the paper's sec. 4.4 rows.
+    the model is available. Returns the tidy rows of all trials followed by the paper's sec. 4.4 rows.
     """
-    tables = []
-    for s in seeds:
-        feats = transfer_features(small, embedders.models[int(s)], embed_network=embedders.network,
-                                  embed_data=embedders.trained_on, baseline_frames=baseline_frames, device=device)
-        tables.append(embedding_transfer(None, small, steps=steps, batch_size=batch_size, lr=lr, layers=layers,
-                                         units=units, device=device, seeds=[s], features=feats)[0])
+    train = dict(steps=steps, batch_size=batch_size, lr=lr, layers=layers, units=units, device=device)
+    embed = dict(embed_network=embedders.network, embed_data=embedders.trained_on, baseline_frames=baseline_frames,
+                 device=device)
+    tables = [embedding_transfer(transfer_features(small, embedders.models[int(s)], **embed), small, seeds=[s],
+                                 **train)[0] for s in seeds]
     first = embedders.models[int(seeds[0])]
     for real in real_sets:
         emb = yamnet_patchset(real, device=device) if yamnet else None
-        feats = transfer_features(real, first, embed_network=embedders.network, embed_data=embedders.trained_on,
-                                  yamnet=emb, baseline_frames=baseline_frames, device=device)
-        tables.append(embedding_transfer(None, real, steps=steps, batch_size=batch_size, lr=lr, layers=layers,
-                                         units=units, device=device, seeds=real_seeds, features=feats)[0])
-    return transfer_table(tables)
+        feats = transfer_features(real, first, yamnet=emb, **embed)
+        tables.append(embedding_transfer(feats, real, seeds=real_seeds, **train)[0])
+    return pd.concat([*tables, paper.transfer()], ignore_index=True)
 
 
 def transfer_notes(transfer: pd.DataFrame, *, yamnet: bool, real_sets: Sequence[str]) -> dict[str, str]:

@@ -1,18 +1,19 @@
-"""Frame-wise outputs over a long recording (H17 Fig. 2) and a checkpoint format that can tag files.
+"""Frame-wise tagging of recordings: scores of every 0.96 s patch, the figure, tagger checkpoints.
 
 A recording is turned into its log-mel spectrogram, cut into 96-frame (0.96 s) patches every
 ``hop`` frames (non-overlapping by default), and every patch is scored by the model: the
-"instantaneous" outputs the paper overlays on the spectrogram for the 16 classes with the
-highest peak.
+"instantaneous" outputs H17's Fig. 2 overlays on the spectrogram for the 16 classes with the
+highest peak (:func:`plot_framewise`). :func:`stream_framewise` does the same for a file of any
+length in bounded memory (the ``audiolib tag`` command).
 
 The tagger checkpoint is :func:`audiolib.train.save_checkpoint` with everything needed to
 rebuild the model in ``extra``: ``model_name``, ``model_kwargs``, ``num_classes``,
 ``feature_config`` (the same keys :mod:`audiolib.embeddings` uses, so either module reads the
 other's checkpoints), plus ``classes`` and ``class_names``.
 
->>> save_tagger("best.pt", trained, class_names=names)                         # doctest: +SKIP
->>> model, info = load_tagger("best.pt")                                       # doctest: +SKIP
->>> result = framewise_scores(model, waveform, sr)                            # doctest: +SKIP
+>>> save_tagger("best.pt", model, model_name="fc_audio", model_kwargs={}, classes=codes)  # doctest: +SKIP
+>>> model, info = load_tagger("best.pt")                                                  # doctest: +SKIP
+>>> result = framewise_scores(model, waveform, sr, classes=info["classes"])              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import train as _train
-from ..features import LogMelConfig, frame_patches, get_config, log_mel
+from . import train as _train
+from .features import LogMelConfig, frame_patches, get_config, log_mel
+
+__all__ = ["Framewise", "recording_patches", "framewise_scores", "stream_framewise", "plot_framewise",
+           "save_tagger", "load_tagger"]
 
 
 @dataclass
@@ -90,8 +94,11 @@ def framewise_scores(model: nn.Module, waveform: torch.Tensor, sample_rate: int,
     Args:
         model: a trained classifier for ``[B, 1, patch_frames, mels]`` patches.
         waveform: ``[time]`` mono, at ``sample_rate`` (resampled to the front end's rate).
-        classes: the model's output classes, in order.
+        classes: the model's ``C`` output classes, in order; ``class_names``: their readable names.
         config: the front end the model was trained with.
+
+    Returns:
+        :class:`Framewise`: ``scores [n, C]`` of the ``n`` patches, their times, the spectrogram.
     """
     spec, patches, config = recording_patches(waveform, sample_rate, config, hop_frames)
     scores = _train.predict(model, patches.unsqueeze(1), batch_size=batch_size, device=device)
@@ -105,14 +112,23 @@ def framewise_scores(model: nn.Module, waveform: torch.Tensor, sample_rate: int,
 
 
 # --- checkpoints that can tag -----------------------------------------------------------------------
-def save_tagger(path: str | Path, trained, *, class_names: Sequence[str] | None = None,
-                feature_config: LogMelConfig | str = "vggish", description: str = "") -> Path:
-    """Save a :class:`~audiolib.h17.training.Trained` model with what is needed to rebuild and use it."""
+def save_tagger(path: str | Path, model: nn.Module, *, model_name: str, model_kwargs: dict[str, Any],
+                classes: Sequence[str], class_names: Sequence[str] | None = None,
+                feature_config: LogMelConfig | str = "vggish", description: str = "", step: int = 0) -> Path:
+    """Save a trained classifier with what :func:`load_tagger` needs to rebuild and use it.
+
+    Args:
+        model: the trained module; ``model_name`` / ``model_kwargs``: how :func:`audiolib.models.create_model`
+            rebuilds it (``num_classes`` is ``len(classes)``).
+        classes: the codes of its ``C`` outputs, in order; ``class_names``: their readable names.
+        feature_config: the front end it was trained on.
+        step: the training step it was saved at.
+    """
     config = feature_config if isinstance(feature_config, str) else feature_config.to_dict()
-    extra = {"model_name": trained.name, "model_kwargs": dict(trained.model_kwargs),
-             "num_classes": len(trained.classes), "feature_config": config, "classes": list(trained.classes),
-             "class_names": list(class_names or trained.classes), "description": description}
-    return _train.save_checkpoint(path, trained.model, step=int(trained.fit.steps), extra=extra)
+    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs), "num_classes": len(classes),
+             "feature_config": config, "classes": list(classes), "class_names": list(class_names or classes),
+             "description": description}
+    return _train.save_checkpoint(path, model, step=int(step), extra=extra)
 
 
 def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -125,15 +141,15 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
         FileNotFoundError / ValueError naming ``path`` when it is missing, unreadable, or does not
         say which model it holds.
     """
-    from ..checkpoints import check_rebuild_info
-    from ..models import create_model
+    from .checkpoints import check_rebuild_info
+    from .models import create_model
 
     path = Path(path)
     payload = _train.load_checkpoint(path)
     extra = dict(payload.get("extra") or {})
     if "model_name" not in extra or "num_classes" not in extra:
         raise ValueError(f"checkpoint {path} does not say which model it holds (extra.model_name and "
-                         f"extra.num_classes); save it with audiolib.h17.save_tagger")
+                         f"extra.num_classes); save it with audiolib.tagging.save_tagger")
     check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
     model = create_model(extra["model_name"], int(extra["num_classes"]), **dict(extra.get("model_kwargs") or {}))
     _train.load_checkpoint(path, model)
@@ -141,31 +157,6 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
     extra.setdefault("class_names", list(extra["classes"]))
     extra.setdefault("feature_config", "vggish")
     return model.to(_train.resolve_device(device)).eval(), extra
-
-
-def recording(path: str = "", *, seconds: float = 60.0, seed: int = 0, fine_per_coarse=None
-              ) -> tuple[torch.Tensor, int, pd.DataFrame | None, str]:
-    """The recording for Fig. 2: the audio file at ``path``, or a synthetic one when ``path`` is empty.
-
-    The synthetic recording (:func:`audiolib.data.synthetic.long_recording`) is ``seconds`` long,
-    built from the default corpus's sound families and class prior, with its event timeline.
-
-    Returns:
-        ``(waveform [time], sample_rate, events or None, description)``.
-    """
-    if path:
-        from ..audio import load_audio
-
-        waveform, sr = load_audio(path)
-        return waveform, sr, None, f"audio file {path} ({waveform.shape[-1] / sr:.1f} s)"
-    from ..data.synthetic import long_recording
-
-    if seconds <= 0:
-        raise ValueError(f"recording: seconds must be > 0, got {seconds}")
-    kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
-    waveform, sr, events = long_recording(seconds=seconds, seed=seed, **kw)
-    return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
-                                  f"default-corpus sound families)")
 
 
 # --- long recordings, streamed ------------------------------------------------------------------
@@ -190,7 +181,7 @@ def stream_framewise(model: nn.Module, path: str | Path, *, classes: Sequence[st
     """
     import soundfile as sf
 
-    from ..audio import info, resample
+    from .audio import info, resample
 
     config = get_config(config)
     head = info(path)
@@ -242,3 +233,49 @@ def stream_framewise(model: nn.Module, path: str | Path, *, classes: Sequence[st
     start = np.arange(len(scores)) * hop * frame_s
     return Framewise(start, start + config.patch_frames * frame_s, scores, list(classes),
                      list(class_names or classes), torch.cat(pooled).numpy(), frame_s * pool)
+
+
+# --- the figure -------------------------------------------------------------------------------------
+def plot_framewise(frames: Framewise, *, top_k: int = 16, events: pd.DataFrame | None = None, title: str = ""):
+    """H17 Fig. 2: a recording's log-mel spectrogram with the frame-wise outputs of the top classes.
+
+    Args:
+        frames: :class:`Framewise` scores of the recording (``scores [n, C]``, ``spectrogram [frames, mels]``).
+        top_k: draw the classes with the ``top_k`` highest peaks (H17: 16), highest first.
+        events: optional ground truth (columns ``onset, offset, name``) drawn as a timeline.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure` (not shown).
+    """
+    import matplotlib.pyplot as plt
+
+    spectrogram, scores = np.asarray(frames.spectrogram), np.asarray(frames.scores)
+    top = frames.top_classes(top_k)
+    rows = 3 if events is not None else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(12, 2.4 * rows + 1), sharex=True,
+                             gridspec_kw={"height_ratios": [1.2, 1.6, 0.8][:rows]})
+    duration = spectrogram.shape[0] * frames.frame_seconds
+    axes[0].imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma",
+                   extent=(0, duration, 0, spectrogram.shape[1]))
+    axes[0].set_ylabel("mel band")
+    centre = (np.asarray(frames.start) + np.asarray(frames.end)) / 2
+    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(top), 1)))
+    for j, c in enumerate(top):
+        axes[1].plot(centre, scores[:, c], color=colors[j], lw=1.2, label=str(frames.class_names[c]))
+        # the same outputs overlaid on the spectrogram, scaled to its height
+        axes[0].plot(centre, scores[:, c] * spectrogram.shape[1], color=colors[j], lw=0.9, alpha=0.9)
+    axes[1].set_ylim(0, 1)
+    axes[1].set_ylabel("output")
+    axes[1].legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[1].grid(alpha=0.3)
+    if events is not None:
+        names = list(dict.fromkeys(events["name"]))
+        for _, e in events.iterrows():
+            axes[2].broken_barh([(e["onset"], e["offset"] - e["onset"])], (names.index(e["name"]) - 0.4, 0.8))
+        axes[2].set_yticks(range(len(names)))
+        axes[2].set_yticklabels(names, fontsize=6)
+        axes[2].set_ylabel("events")
+    axes[-1].set_xlabel("time (s)")
+    axes[0].set_title(title or f"frame-wise outputs of the {len(top)} classes with the highest peak", fontsize=10)
+    fig.tight_layout()
+    return fig

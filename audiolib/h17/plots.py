@@ -1,7 +1,8 @@
-"""The workbook's figures: plotting functions that take tidy tables or arrays and return a Figure.
+"""H17's figures: Tables 2-4 and sec. 4.4 as bars or lines, Fig. 1 (per-class d' against the prior).
 
-Every function returns a :class:`matplotlib.figure.Figure` (never shows it), so a notebook
-saves it with ``run.save_figure(name, fig, ...)``. Keep this a flat module of such functions.
+Every function takes a tidy table (``metric``, ``value`` and key columns) and returns a
+:class:`matplotlib.figure.Figure` (never shows it), so a notebook saves it with
+``run.save_figure(name, fig, ...)``. Fig. 2 (frame-wise outputs) is :func:`audiolib.tagging.plot_framewise`.
 
 >>> fig = metric_bars(table, x="model", metrics=("AUC", "dprime", "mAP"))   # doctest: +SKIP
 """
@@ -113,52 +114,5 @@ def dprime_vs_prior(per_class: pd.DataFrame, *, title: str = "") -> Figure:
     if skipped:
         ax.text(0.01, 0.01, f"{skipped} class(es) not evaluable, not shown", transform=ax.transAxes, fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def framewise_outputs(spectrogram: np.ndarray, frame_seconds: float, start: np.ndarray, end: np.ndarray,
-                      scores: np.ndarray, class_names: Sequence[str], *, top_k: int = 16,
-                      events: pd.DataFrame | None = None, title: str = "") -> Figure:
-    """H17 Fig. 2: a recording's log-mel spectrogram with the frame-wise outputs of the top classes.
-
-    Args:
-        spectrogram: ``[frames, mels]`` log-mel of the recording.
-        frame_seconds: seconds per spectrogram frame.
-        start, end: ``[n]`` times of the scored patches; ``scores``: ``[n, C]`` their outputs.
-        class_names: ``C`` names.
-        top_k: draw the classes with the ``top_k`` highest peaks (H17: 16).
-        events: optional ground truth (columns ``onset, offset, name``) drawn as a timeline.
-    """
-    scores = np.asarray(scores)
-    k = min(top_k, scores.shape[1])
-    top = np.argsort(-scores.max(axis=0), kind="stable")[:k]
-    rows = 3 if events is not None else 2
-    ratios = [1.2, 1.6, 0.8][:rows]
-    fig, axes = plt.subplots(rows, 1, figsize=(12, 2.4 * rows + 1), sharex=True,
-                             gridspec_kw={"height_ratios": ratios})
-    duration = spectrogram.shape[0] * frame_seconds
-    axes[0].imshow(np.asarray(spectrogram).T, origin="lower", aspect="auto", cmap="magma",
-                   extent=(0, duration, 0, spectrogram.shape[1]))
-    axes[0].set_ylabel("mel band")
-    centre = (np.asarray(start) + np.asarray(end)) / 2
-    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(k, 1)))
-    for j, c in enumerate(top):
-        axes[1].plot(centre, scores[:, c], color=colors[j], lw=1.2, label=str(class_names[c]))
-        # the same outputs overlaid on the spectrogram, scaled to its height
-        axes[0].plot(centre, scores[:, c] * spectrogram.shape[1], color=colors[j], lw=0.9, alpha=0.9)
-    axes[1].set_ylim(0, 1)
-    axes[1].set_ylabel("output")
-    axes[1].legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    axes[1].grid(alpha=0.3)
-    if events is not None:
-        names = list(dict.fromkeys(events["name"]))
-        for _, e in events.iterrows():
-            axes[2].broken_barh([(e["onset"], e["offset"] - e["onset"])], (names.index(e["name"]) - 0.4, 0.8))
-        axes[2].set_yticks(range(len(names)))
-        axes[2].set_yticklabels(names, fontsize=6)
-        axes[2].set_ylabel("events")
-    axes[-1].set_xlabel("time (s)")
-    axes[0].set_title(title or f"frame-wise outputs of the {k} classes with the highest peak", fontsize=10)
     fig.tight_layout()
     return fig
