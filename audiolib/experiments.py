@@ -109,7 +109,8 @@ register(Experiment(
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128,
                  "NUM_WORKERS": 8, "SEEDS": [0, 1, 2]},
     },
-    tables=("sec33_complexity", "table2_architectures", "figure1_per_class", "figure2_framewise", "findings"),
+    tables=("sec33_complexity", "table2_architectures", "table2_beside_paper", "figure1_per_class", "figure2_framewise",
+            "findings"),
     figures=("table2_architectures", "figure1_dprime_prior", "figure2_framewise"),
 ))
 
@@ -126,7 +127,7 @@ register(Experiment(
                  "WIDTH": 1.0, "BOTTLENECK_UNITS": 128, "STEPS": 20000, "BATCH_SIZE": 128,
                  "LABEL_FRACTIONS": [1.0, 0.1, 0.013], "NUM_WORKERS": 8, "SEEDS": [0, 1, 2]},
     },
-    tables=("label_subsets", "table3_label_set_size", "findings"),
+    tables=("label_subsets", "table3_label_set_size", "table3_beside_paper", "findings"),
     figures=("table3_label_set_size",),
 ))
 
@@ -141,7 +142,7 @@ register(Experiment(
         "full": {"N_CLIPS": 20000, "EVAL_PER_CLASS": 100, "N_SIZES": 5, "SIZE_RATIO": 4.0, "MODEL": "resnet50_audio",
                  "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "NUM_WORKERS": 8, "SEEDS": [0, 1, 2]},
     },
-    tables=("table4_training_set_size", "findings"),
+    tables=("table4_training_set_size", "table4_beside_paper", "findings"),
     figures=("table4_training_set_size",),
 ))
 
@@ -159,7 +160,7 @@ register(Experiment(
                  "WIDTH": 1.0, "STEPS": 20000, "BATCH_SIZE": 128, "CLASSIFIER_UNITS": 1000,
                  "CLASSIFIER_STEPS": 5000, "NUM_WORKERS": 8, "SEEDS": [0, 1, 2]},
     },
-    tables=("embedding_network", "transfer", "findings"),
+    tables=("embedding_network", "transfer", "transfer_beside_paper", "findings"),
     figures=("transfer",),
 ))
 

@@ -11,7 +11,7 @@ from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
-from audiolib import h17, paths
+from audiolib import h17, paths, reference
 from audiolib.data import splits
 from audiolib.trials import TIME_METRICS
 from audiolib.data.patches import PatchSet
@@ -175,20 +175,19 @@ def test_train_and_evaluate_learns_a_separable_task():
     assert rows.loc[rows["metric"] == "n_classes_evaluated", "value"].tolist() == [4.0]
 
 
-def test_table2_sets_the_paper_beside_ours_and_paper_numbers_are_self_consistent():
+def test_table2_and_the_paper_beside_it_and_paper_numbers_are_self_consistent():
     train = _separable_patches(20, 3, seed=0)
     runs = [h17.train_and_evaluate(m, train, train, steps=2, batch_size=8, width=0.03125, device="cpu")
             for m in ("fc_audio", "alexnet_audio")]
-    table = h17.table2(runs, dataset="toy", width=0.03125)
-    assert set(table["source"]) == {"this run", "paper (Hershey et al. 2017, Table 2)"}
-    paper_rows = table[table["source"] != "this run"]
-    vgg = paper_rows[(paper_rows["model"] == "vgg_audio") & (paper_rows["metric"] == "mAP")]["value"]
-    assert vgg.tolist() == [0.161]
-    ours = table[table["source"] == "this run"]
+    ours = h17.table2(runs, dataset="toy", width=0.03125)
+    wide = reference.beside(ours, h17.paper.TABLE2, ["model", "variant"], metrics=["mAP"]).set_index("model")
+    assert wide.loc["fc_audio", "paper"] == "0.058" and wide.loc["fc_audio", "n"] == 1
+    vgg = h17.paper.TABLE2[(h17.paper.TABLE2["model"] == "vgg_audio") & (h17.paper.TABLE2["metric"] == "mAP")]
+    assert vgg["value"].tolist() == [0.161]
     assert ours.groupby(["model", "variant"]).size().to_dict() == {("alexnet_audio", ""): 12, ("fc_audio", ""): 12}
     assert set(ours["metric"]) == {*h17.METRICS, *TIME_METRICS, "weights", "multiplies"}
     # Every quoted d' is the d' of its quoted AUC (rounding to 3 decimals: within 0.006).
-    for t in (h17.paper.table2(), h17.paper.table3(), h17.paper.table4(), h17.paper.transfer()):
+    for t in (h17.paper.TABLE2, h17.paper.TABLE3, h17.paper.TABLE4, h17.paper.SEC44):
         ids = [c for c in t.columns if c not in ("metric", "value", "quoted")]
         w = t.pivot_table(index=ids, columns="metric", values="value", aggfunc="first")
         np.testing.assert_allclose(w["dprime"], math.sqrt(2) * norm.ppf(w["AUC"]), atol=0.006)
@@ -225,20 +224,19 @@ def tiny_corpus():
 def test_label_set_experiment_evaluates_every_run_on_the_smallest_set(tiny_corpus):
     table, runs = h17.label_set_experiment(tiny_corpus, [1.0, 0.25, 0.07], model="fc_audio", steps=2, batch_size=8,
                                            lr=1e-3, width=0.05, device="cpu")
-    ours = table[table["source"] == "this run"]
+    ours = table
     assert sorted(set(ours["n_labels"])) == [1, 4, 16]
     assert len(runs) == 6 and all(r.extra["eval_classes"] == runs[0].extra["eval_classes"] for r in runs)
     assert len(runs[0].extra["eval_classes"]) == 1
     assert {r.model.embedding_dim for r in runs[1::2]} == {128}   # the bottleneck runs
     assert set(ours["bottleneck"]) == {False, True}
-    assert (table["source"] != "this run").any()
 
 
 def test_label_set_experiment_pairs_seeds_on_a_set_balanced_for_the_evaluated_labels(tiny_corpus):
     table, runs = h17.label_set_experiment(tiny_corpus, [1.0, 0.25], model="fc_audio", steps=1, batch_size=8,
                                            lr=1e-3, width=0.05, device="cpu", seeds=[0, 1], bottlenecks=(True,),
                                            eval_per_class=3)
-    ours = table[table["source"] == "this run"]
+    ours = table
     assert sorted(set(ours["seed"])) == [0, 1] and len(runs) == 4
     evaluated = runs[0].extra["eval_classes"]
     ev = h17.label_eval_set(tiny_corpus, evaluated, 3)
@@ -255,7 +253,6 @@ def test_also_at_evaluates_the_same_run_earlier_and_table2_labels_it():
                                  lr_drop_at=0.75, seed=3, model_kwargs={"layers": 1, "units": 8})
     assert set(run.extra["at"]) == {2} and run.seed == 3
     ours = h17.table2([run], dataset="toy", width=1.0)
-    ours = ours[ours["source"] == "this run"]
     assert set(ours["variant"]) == {"", "longer"} and set(ours["seed"]) == {3}
     steps = ours[ours["metric"] == "steps"].set_index("variant")["value"]
     assert steps[""] == 2 and steps["longer"] == 4
@@ -281,7 +278,7 @@ def test_cpu_speed_switches_and_wrapper():
 def test_training_size_experiment_uses_nested_sizes(tiny_corpus):
     table, runs = h17.training_size_experiment(tiny_corpus, n_sizes=2, ratio=3.0, model="fc_audio", steps=2,
                                                batch_size=8, lr=1e-3, width=0.05, device="cpu")
-    ours = table[table["source"] == "this run"]
+    ours = table
     n = tiny_corpus.train.n_clips
     assert sorted(set(ours["train_clips"])) == [int(n / 3), n]
 

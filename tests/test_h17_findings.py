@@ -86,12 +86,12 @@ def test_every_claim_quote_is_in_the_paper(text):
 
 # --- per-replicate effects on constructed tables --------------------------------------------------------
 def _table2(auc: dict[str, list[float]], longer: list[float] | None = None) -> pd.DataFrame:
-    rows = [{"model": m, "variant": "", "seed": s, "metric": "AUC", "value": v, "source": "this run"}
+    rows = [{"model": m, "variant": "", "seed": s, "metric": "AUC", "value": v}
             for m, vs in auc.items() for s, v in enumerate(vs)]
     if longer is not None:
-        rows += [{"model": "resnet50_audio", "variant": "longer", "seed": s, "metric": "AUC", "value": v,
-                  "source": "this run"} for s, v in enumerate(longer)]
-    return pd.concat([pd.DataFrame(rows), paper.table2()], ignore_index=True)
+        rows += [{"model": "resnet50_audio", "variant": "longer", "seed": s, "metric": "AUC", "value": v}
+                 for s, v in enumerate(longer)]
+    return pd.DataFrame(rows)
 
 
 def test_table2_effects_known_answers():
@@ -143,9 +143,8 @@ def test_table3_effects_known_answers():
     rows = []
     for s in range(3):
         for n, b, v in ((128, True, 0.80), (8, True, 0.78), (128, False, 0.85), (8, False, 0.83)):
-            rows.append({"n_labels": n, "bottleneck": b, "seed": s, "metric": "AUC", "value": v + 0.01 * s,
-                         "source": "this run"})
-    t = pd.concat([pd.DataFrame(rows), paper.table3()], ignore_index=True)
+            rows.append({"n_labels": n, "bottleneck": b, "seed": s, "metric": "AUC", "value": v + 0.01 * s})
+    t = pd.DataFrame(rows)
     np.testing.assert_allclose(C.bottleneck_more_labels(t).to_numpy(), [0.02] * 3)
     np.testing.assert_allclose(C.no_bottleneck_better(t).to_numpy(), [0.05] * 3)
     out = h17.findings("02", {"table3": t}, scale="test", replicates="3 seeds")
@@ -156,13 +155,13 @@ def test_table4_effects_known_answers():
     rows = []
     for s in range(3):
         for n, v in ((10, 0.60), (100, 0.70), (1000, 0.75), (10000, 0.76)):
-            rows.append({"train_clips": n, "seed": s, "metric": "AUC", "value": v + 0.001 * s, "source": "this run"})
-    t = pd.concat([pd.DataFrame(rows), paper.table4()], ignore_index=True)
+            rows.append({"train_clips": n, "seed": s, "metric": "AUC", "value": v + 0.001 * s})
+    t = pd.DataFrame(rows)
     np.testing.assert_allclose(C.small_end_slope(t).to_numpy(), [0.10] * 3)
     np.testing.assert_allclose(C.size_slope(t).to_numpy(), [0.053] * 3)
     np.testing.assert_allclose(C.saturation(t).to_numpy(), [0.09] * 3)
     # the paper's own Table 4 saturates
-    p = paper.table4().assign(source="this run", seed=0)
+    p = paper.TABLE4.assign(seed=0)
     assert C.small_end_slope(p).iloc[0] > 0.05 and C.saturation(p).iloc[0] > 0.05
 
 
@@ -171,7 +170,7 @@ def test_transfer_effects_pair_by_seed_and_fold_and_report_missing_arms():
     for fold in (1, 2, 3):
         for features, v in (("log-mel 64x20", 0.3), ("YAMNet (AudioSet)", 0.7), ("embedding", 0.35)):
             rows.append({"small_set": "esc10", "features": features, "seed": 0, "fold": fold, "metric": "mAP",
-                         "value": v + 0.01 * fold * (features == "embedding"), "source": "this run"})
+                         "value": v + 0.01 * fold * (features == "embedding")})
     t = pd.DataFrame(rows)
     gain = C.transfer_gain(t, "esc10", embedding="YAMNet (AudioSet)")
     assert list(gain.index) == [(0, 1), (0, 2), (0, 3)]

@@ -1,4 +1,4 @@
-"""H17's figures: each function returns a Figure and draws what it is given."""
+"""Figures (the shared bars and lines, H17's Fig. 1): each returns a Figure and draws what it is given."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from audiolib.h17 import plots  # noqa: E402
+from audiolib import plots  # noqa: E402
+from audiolib.h17 import plots as h17_plots  # noqa: E402
 
 
 def _tidy():
@@ -51,7 +52,7 @@ def test_dprime_vs_prior_one_point_per_evaluable_class():
     table = pd.DataFrame({"class": list("abcde"), "log10_prior": [-1, -2, -3, -0.5, -1.5],
                           "dprime": [1.0, 2.0, np.inf, 0.5, np.nan], "AP": [0.2, 0.5, 1.0, 0.9, np.nan],
                           "evaluated": [True, True, True, True, False]})
-    fig = plots.dprime_vs_prior(table)
+    fig = h17_plots.dprime_vs_prior(table)
     main = fig.get_axes()[0]
     points = main.collections[0].get_offsets()
     assert len(points) == 4                                # class e is not evaluable

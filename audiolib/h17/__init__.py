@@ -38,7 +38,6 @@ from .scaling import label_eval_set, label_set_experiment, label_subsets, traini
 from .training import (
     ARCHITECTURES,
     METRICS,
-    beside_finite,
     best_of,
     complexity_table,
     evaluate_clips,
@@ -67,7 +66,7 @@ from .transfer import (
 
 __all__ = [
     "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "H17Data", "METRICS", "SmallSet", "balanced_eval_rows",
-    "beside_finite", "best_of", "claims", "class_names", "coarse_targets", "complexity_table", "embedding_patchset",
+    "best_of", "claims", "class_names", "coarse_targets", "complexity_table", "embedding_patchset",
     "embedding_transfer", "evaluate_clips", "findings", "label_eval_set", "label_set_experiment",
     "label_subset_sizes", "label_subsets", "most_frequent_classes", "nested_subsets", "paper", "per_class_runs",
     "per_class_table", "plots", "prepare_corpus", "real_small_set", "recording", "repatch", "split_corpus",

@@ -131,13 +131,9 @@ LONGER = "longer"   # the ``variant`` of the ResNet-50 rows after 3x the steps
 
 
 # -- per-replicate effects ------------------------------------------------------------------------------
-def _ours(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["source"] == "this run"] if "source" in table.columns else table
-
-
 def _by_seed(table: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
     """``metric`` as a [replicate x arm] frame (arms are the values of ``column``)."""
-    rows = _ours(table)
+    rows = table
     rows = rows[rows["metric"] == metric]
     keys = F.replicate_keys(rows)
     wide = rows.pivot_table(index=keys, columns=column, values="value", aggfunc="first")
@@ -146,7 +142,7 @@ def _by_seed(table: pd.DataFrame, metric: str, column: str) -> pd.DataFrame:
 
 def cnns_beat_fc(table2: pd.DataFrame, metric: str = "AUC") -> pd.Series:
     """Per seed: min over the CNNs of metric(CNN) - metric(FC) (base-length runs only)."""
-    base = _ours(table2)
+    base = table2
     base = base[base.get("variant", pd.Series("", index=base.index)).fillna("") == ""]
     wide = _by_seed(base, metric, "model")
     cnns = [m for m in wide.columns if m != FC]
@@ -157,7 +153,7 @@ def cnns_beat_fc(table2: pd.DataFrame, metric: str = "AUC") -> pd.Series:
 
 def inception_resnet_best(table2: pd.DataFrame, metric: str = "AUC") -> pd.Series:
     """Per seed: min(metric of Inception-V3, ResNet-50) - max(metric of the other models)."""
-    base = _ours(table2)
+    base = table2
     base = base[base.get("variant", pd.Series("", index=base.index)).fillna("") == ""]
     wide = _by_seed(base, metric, "model")
     best = [m for m in INCEPTION_RESNET if m in wide.columns]
@@ -170,7 +166,7 @@ def inception_resnet_best(table2: pd.DataFrame, metric: str = "AUC") -> pd.Serie
 
 def longer_training(table2: pd.DataFrame, metric: str = "AUC", model: str = "resnet50_audio") -> pd.Series:
     """Per seed: metric after the longer run - metric of the same run at the base number of steps."""
-    rows = _ours(table2)
+    rows = table2
     rows = rows[rows["model"] == model].assign(variant=lambda t: t["variant"].fillna(""))
     return F.paired_differences(rows, metric, "variant", LONGER, "")
 
@@ -208,7 +204,7 @@ def _per_class_wide(per_class: pd.DataFrame) -> pd.DataFrame:
 
 def bottleneck_more_labels(table3: pd.DataFrame, metric: str = "AUC") -> pd.Series:
     """Per seed, with the bottleneck: metric(most training labels) - metric(fewest)."""
-    rows = _ours(table3)
+    rows = table3
     rows = rows[rows["bottleneck"].astype(bool)]
     sizes = sorted(set(rows["n_labels"].astype(int)))
     if len(sizes) < 2:
@@ -219,7 +215,7 @@ def bottleneck_more_labels(table3: pd.DataFrame, metric: str = "AUC") -> pd.Seri
 
 def no_bottleneck_better(table3: pd.DataFrame, metric: str = "AUC") -> pd.Series:
     """Per seed: mean over the label sets run both ways of metric(no bottleneck) - metric(bottleneck)."""
-    rows = _ours(table3).assign(arm=lambda t: t["bottleneck"].astype(bool))
+    rows = table3.assign(arm=lambda t: t["bottleneck"].astype(bool))
     diffs = []
     for n, group in rows.groupby(rows["n_labels"].astype(int)):
         if group["arm"].nunique() == 2:
@@ -230,7 +226,7 @@ def no_bottleneck_better(table3: pd.DataFrame, metric: str = "AUC") -> pd.Series
 
 
 def _size_slope(table4: pd.DataFrame, metric: str, end: str) -> pd.Series:
-    rows = _ours(table4)
+    rows = table4
     rows = rows[rows["metric"] == metric]
     sizes = sorted(set(rows["train_clips"].astype(int)))
     if len(sizes) < 2:
@@ -258,7 +254,7 @@ def saturation(table4: pd.DataFrame, metric: str = "AUC") -> pd.Series:
 def transfer_gain(transfer: pd.DataFrame, small_set: str, *, embedding: str, baseline: str = "log-mel 64x20",
                   metric: str = "mAP") -> pd.Series:
     """Per replicate (seed[, fold]) on ``small_set``: metric(embedding features) - metric(baseline)."""
-    rows = _ours(transfer)
+    rows = transfer
     rows = rows[rows["small_set"] == small_set]
     return F.paired_differences(rows, metric, "features", embedding, baseline)
 

@@ -24,13 +24,11 @@ silently chosen.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..reference import paper_rows
 
 PAPER = "Hershey et al. 2017"
 PAPER_ID = "H17"
-DATASET = "YouTube-100M (paper)"
+DATASET = "YouTube-100M"  # the paper's data (Tables 2-4)
 
 #: Places where the paper's text disagrees with itself (quoted), shown beside the tables they touch.
 QUIRKS = {
@@ -110,39 +108,7 @@ SEC44 = paper_rows(PAPER_ID, "sec. 4.4", [
 ALL = {"sec. 3.3": SEC33, "Table 2": TABLE2, "Table 3": TABLE3, "Table 4": TABLE4, "sec. 4.4": SEC44}
 
 
-def _shown(rows: pd.DataFrame, where: str, dataset: str = DATASET, note: str = "") -> pd.DataFrame:
-    return rows.assign(source=f"paper ({PAPER}, {where})", dataset=dataset, note=note)
-
-
 def counts(model: str) -> tuple[float, float]:
     """(weights, multiplies) of ``model`` as sec. 3.3 prints them (NaN for other models)."""
     rows = SEC33[SEC33["model"] == model].set_index("metric")["value"]
     return float(rows.get("weights", float("nan"))), float(rows.get("multiplies", float("nan")))
-
-
-def sec33() -> pd.DataFrame:
-    """sec. 3.3 as tidy rows: model, metric (weights / multiplies), value, quoted."""
-    return _shown(SEC33, "sec. 3.3", note=QUIRKS["Table 1"])
-
-
-def table2() -> pd.DataFrame:
-    """Table 2 as tidy rows: model, variant, metric (steps, train_hours, AUC, dprime, mAP), value."""
-    table = _shown(TABLE2, "Table 2", note=QUIRKS["Table 2 videos"])
-    longer = table["variant"] == "17M steps"
-    table.loc[longer, "note"] = QUIRKS["Table 2 videos"] + " " + QUIRKS["Table 2 17M hours"]
-    return table
-
-
-def table3() -> pd.DataFrame:
-    """Table 3 as tidy rows: bottleneck, n_labels, metric, value (evaluated on 400 labels)."""
-    return _shown(TABLE3.assign(n_eval_labels=400), "Table 3")
-
-
-def table4() -> pd.DataFrame:
-    """Table 4 as tidy rows: train_clips (videos), metric, value."""
-    return _shown(TABLE4, "Table 4", note=QUIRKS["Table 4 labels"] + " " + QUIRKS["Table 4 steps"])
-
-
-def transfer() -> pd.DataFrame:
-    """sec. 4.4 as tidy rows: features (embedding / log-mel 64x20), metric, value (on AudioSet)."""
-    return _shown(SEC44, "sec. 4.4", "AudioSet (paper)")

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ..trials import Trial, over_seeds, tidy
-from . import paper
 from .data import H17Data, balanced_eval_rows, label_subset_sizes, most_frequent_classes, nested_subsets, training_sizes
 from .training import train_and_evaluate
 
@@ -61,8 +60,7 @@ def label_set_experiment(data: H17Data, fractions: Sequence[float], *, model: st
     seed of ``seeds`` (default ``[seed]``), so arms are paired by seed.
 
     Returns ``(tidy table, trials)``. Table columns: ``model, n_labels, bottleneck, n_eval_labels,
-    bottleneck_units, eval_clips, width, seed, metric, value, source, dataset``; the paper's Table 3
-    rows follow ours.
+    bottleneck_units, eval_clips, width, seed, metric, value, dataset``.
     """
     subsets = label_subsets(data, fractions)
     smallest = subsets[subsets["n_labels"] == subsets["n_labels"].min()]["class"].tolist()
@@ -83,8 +81,7 @@ def label_set_experiment(data: H17Data, fractions: Sequence[float], *, model: st
         return trials
 
     trials = over_seeds(list(seeds) if seeds is not None else [seed], one_seed)
-    ours = tidy(trials).assign(source="this run", dataset=data.describe())
-    return pd.concat([ours, paper.table3()], ignore_index=True), trials
+    return tidy(trials).assign(dataset=data.describe()), trials
 
 
 def training_size_experiment(data: H17Data, *, n_sizes: int, ratio: float, model: str, steps: int,
@@ -97,7 +94,7 @@ def training_size_experiment(data: H17Data, *, n_sizes: int, ratio: float, model
     random subsets of the training clips; each seed of ``seeds`` (default ``[seed]``) draws its own
     nested subsets and initialises its own networks, so the sizes are compared within a seed.
     Returns ``(tidy table, trials)``; table columns ``model, train_clips, train_patches, width,
-    seed, metric, value, source, dataset`` with the paper's Table 4 after ours.
+    seed, metric, value, dataset``.
     """
     n_train = data.train.n_clips
     sizes = training_sizes(n_train, n_sizes, ratio)
@@ -113,5 +110,4 @@ def training_size_experiment(data: H17Data, *, n_sizes: int, ratio: float, model
         return trials
 
     trials = over_seeds(list(seeds) if seeds is not None else [seed], one_seed)
-    ours = tidy(trials).assign(source="this run", dataset=data.describe())
-    return pd.concat([ours, paper.table4()], ignore_index=True), trials
+    return tidy(trials).assign(dataset=data.describe()), trials

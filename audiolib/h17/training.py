@@ -19,7 +19,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import reference
 from ..data.patches import PatchSet
 from ..metrics import balanced_metrics, per_class_metrics
 from ..models import complexity, create_model, default_input_shape
@@ -174,7 +173,7 @@ def complexity_table(models: Sequence[str] = ARCHITECTURES, num_classes: int = 3
 
 
 def table2(trials: Sequence[Trial], *, dataset: str, width: float) -> pd.DataFrame:
-    """H17 Table 2 rows of our trials (``source = "this run"``) followed by the paper's rows.
+    """H17 Table 2 rows of our trials (the paper's beside them: ``reference.beside(table, paper.TABLE2, ...)``).
 
     Our rows carry each trial's ``seed`` and add each model's weights and multiplies at the width
     it ran at. A trial also scored at earlier steps (``also_at``) gives rows at the first of them
@@ -196,8 +195,7 @@ def table2(trials: Sequence[Trial], *, dataset: str, width: float) -> pd.DataFra
         else:
             rows += [{**r, "variant": ""} for r in t.rows(width=width)]
             rows += [{**base, "metric": k, "value": v} for k, v in size.items()]
-    ours = pd.DataFrame(rows).assign(source="this run", dataset=dataset)
-    return pd.concat([ours, paper.table2()], ignore_index=True)
+    return pd.DataFrame(rows).assign(dataset=dataset)
 
 
 def per_class_table(trial: Trial, eval_set: PatchSet, train_prior: np.ndarray,
@@ -241,16 +239,3 @@ def best_of(trials: Sequence[Trial], metric: str = "mAP") -> Trial:
     if not trials:
         raise ValueError("best_of: no trials")
     return max(trials, key=lambda t: t.metrics[metric])
-
-
-def beside_finite(ours: pd.DataFrame, paper_rows: pd.DataFrame | None, keys: Sequence[str],
-                  metrics: Sequence[str]) -> pd.DataFrame:
-    """:func:`audiolib.reference.beside` of our finite values: an infinite d' (a class with an AUC
-    of exactly 0 or 1) is left out of the mean and counted in the ``left_out`` column, so the rest
-    still show (``reference.beside`` refuses non-finite replicates)."""
-    ours = ours[ours["metric"].isin(metrics)]
-    finite = np.isfinite(ours["value"].astype(float))
-    wide = reference.beside(ours[finite], paper_rows, keys, metrics=metrics)
-    dropped = ours[~finite].groupby(list(keys) + ["metric"]).size()
-    wide["left_out"] = [int(dropped.get(tuple(r[k] for k in list(keys) + ["metric"]), 0)) for _, r in wide.iterrows()]
-    return wide

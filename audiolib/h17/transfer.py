@@ -37,7 +37,6 @@ from ..data.base import ClipSet
 from ..data.patches import PatchSet
 from ..train import predict
 from ..trials import Trial, over_seeds, tidy
-from . import paper
 from .data import H17Data, balanced_eval_rows, coarse_targets, repatch, split_corpus, with_targets
 from .training import train_and_evaluate
 
@@ -158,7 +157,7 @@ def embedding_transfer(features: Sequence[Features], small: SmallSet, *, steps: 
         return trials
 
     trials = over_seeds(seeds, one_seed)
-    return tidy(trials).assign(source="this run", dataset=small.description), trials
+    return tidy(trials).assign(dataset=small.description), trials
 
 
 def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, labels: str = "fine",
@@ -276,12 +275,12 @@ def transfer_experiment(small: SmallSet, real_sets: Sequence[SmallSet], embedder
         emb = yamnet_patchset(real, device=device) if yamnet else None
         feats = transfer_features(real, first, yamnet=emb, **embed)
         tables.append(embedding_transfer(feats, real, seeds=real_seeds, **train)[0])
-    return pd.concat([*tables, paper.transfer()], ignore_index=True)
+    return pd.concat(tables, ignore_index=True)
 
 
 def transfer_notes(transfer: pd.DataFrame, *, yamnet: bool, real_sets: Sequence[str]) -> dict[str, str]:
     """Why a sec. 4.4 claim could not be measured in this run (real set or YAMNet absent)."""
-    ours = transfer[transfer["source"] == "this run"]
+    ours = transfer
     notes = {}
     for claim_id, name in (("H17-S44-yamnet-esc10", "esc10"), ("H17-S44-yamnet-us8k", "urbansound8k")):
         if name not in real_sets:
