@@ -1,5 +1,5 @@
-"""C19: pre-processing against librosa and NumPy references, the feature cache, mixup, staged
-training, cross-validation bookkeeping and the tables.
+"""C19: pre-processing against librosa and NumPy references, the images through the shared feature
+cache, mixup, staged training as trials, cross-validation bookkeeping and the tables.
 
 References and tolerances:
 - silence trimming: ``librosa.effects.trim(top_db=60)`` and a NumPy implementation of the same
@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from audiolib import c19
-from audiolib.c19 import data as c19data
-from audiolib.c19.preprocess import RESOLUTIONS, SAMPLE_RATE, fit_duration, image_from_prepared, prepare_waveform, \
+from audiolib.c19.preprocess import RESOLUTIONS, SAMPLE_RATE, clip_image, fit_duration, prepare_waveform, \
     resize_images, trim_silence
 from audiolib.c19.training import C19Config, ImageSet, MixupSet, cross_validate, stage_images, stage_plan
 from audiolib.data.base import ClipSet
+from audiolib.trials import tidy
 
 librosa = pytest.importorskip("librosa")
 
@@ -97,7 +97,7 @@ def test_mel_images_match_librosa(name, length):
     t = np.arange(length) / SAMPLE_RATE
     y = (0.3 * np.sin(2 * np.pi * (300 + 400 * t) * t) + 0.05 * rng.standard_normal(length)).astype(np.float32)
     res = RESOLUTIONS[name]
-    ours = image_from_prepared(torch.from_numpy(y), res).numpy()
+    ours = clip_image(torch.from_numpy(y), SAMPLE_RATE, res, top_db=None).numpy()  # already prepared
     ref = _librosa_image(y, res.n_mels, res.seconds, res.frames)
     assert ours.shape == res.shape == ref.shape
     assert ours.min() == 0.0 and ours.max() == 1.0
@@ -141,14 +141,10 @@ def test_bilinear_resize_matches_numpy(name):
 
 
 # --- datasets and the cache ---------------------------------------------------------------------
-def _tone_data(n_per_class=4, classes=2, folds=2, seconds=1.0, calls=None) -> c19data.C19Data:
+def _tone_data(n_per_class=4, classes=2, folds=2, seconds=1.0, calls=None) -> ClipSet:
     """A tiny single-label dataset: class c is a tone at 300 * (c + 1) Hz; audio made on demand."""
-    rows, labels, fold_of = [], [], []
-    for c in range(classes):
-        for i in range(n_per_class):
-            rows.append({"clip_id": f"c{c}-{i}", "path": None, "labels": (f"class{c}",), "fold": 1 + i % folds})
-            labels.append(c)
-            fold_of.append(1 + i % folds)
+    rows = [{"clip_id": f"c{c}-{i}", "path": None, "labels": (f"class{c}",), "fold": 1 + i % folds}
+            for c in range(classes) for i in range(n_per_class)]
 
     def loader(row):
         if calls is not None:
@@ -159,67 +155,79 @@ def _tone_data(n_per_class=4, classes=2, folds=2, seconds=1.0, calls=None) -> c1
         return (0.5 * torch.sin(2 * np.pi * 300 * (c + 1) * t) + 0.01 * (i + 1) * torch.randn(len(t),
                 generator=torch.Generator().manual_seed(i))).float(), 16000
 
-    clips = ClipSet("tones", pd.DataFrame(rows), [f"class{c}" for c in range(classes)], loader)
-    keys = [f"{r['clip_id']}|v1" for r in rows]
-    return c19data.C19Data("tones", clips, np.array(labels), clips.classes, np.array(fold_of), keys, "test tones")
+    return ClipSet("tones", pd.DataFrame(rows), [f"class{c}" for c in range(classes)], loader,
+                   description="test tones")
 
 
-def test_cache_reads_back_without_decoding_and_misses_on_change(tmp_path, monkeypatch):
+def test_images_are_the_clip_chain_and_come_back_from_the_cache_without_decoding(tmp_path):
     calls = []
     data = _tone_data(calls=calls)
     first = c19.dataset_images(data, root=tmp_path)
-    assert len(calls) == len(data)
+    assert len(calls) == 3 * len(data)  # one entry per resolution
     assert {k: tuple(v.shape) for k, v in first.items()} == {"R1": (8, 64, 128), "R2": (8, 96, 214),
                                                             "R3": (8, 128, 300)}
-    assert len(list(tmp_path.glob("tones-R*-*.pt"))) == 3
-    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary file
     again = c19.dataset_images(data, root=tmp_path)
-    assert len(calls) == len(data)  # nothing decoded again
-    for k in first:
-        assert torch.equal(first[k], again[k])
-    # a changed clip (new key) is recomputed alone
-    data.clip_keys[0] = "c0-0|v2"
-    c19.dataset_images(data, root=tmp_path)
-    assert calls[len(data):] == ["c0-0"]
-    # a changed configuration is a new file, never a stale read
-    monkeypatch.setattr(c19data, "PIPELINE_VERSION", c19data.PIPELINE_VERSION + 1)
-    c19.dataset_images(data, root=tmp_path)
-    assert len(calls) == 2 * len(data) + 1
-    assert len(list(tmp_path.glob("tones-R*-*.pt"))) == 6
+    assert len(calls) == 3 * len(data)  # nothing decoded again
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert len(list(tmp_path.glob("tones-*"))) == 3
+    # another clip set is another entry, never a stale read
+    c19.dataset_images(data.subset([0, 1]), ("R1",), root=tmp_path)
+    assert len(calls) == 3 * len(data) + 2 and len(list(tmp_path.glob("tones-*"))) == 4
+    for name, res in RESOLUTIONS.items():
+        assert torch.equal(first[name][3], clip_image(*data.load(3), res))
 
 
-def test_damaged_cache_is_recomputed(tmp_path):
+def test_cache_key_covers_c19s_preparation():
+    from audiolib.cache import key_parts
+    from audiolib.c19.preprocess import PreparedClip
+
+    data = _tone_data()
+    prepared = ClipSet("tones", data.manifest, data.classes, PreparedClip(data.loader, RESOLUTIONS["R2"]))
+    parts = key_parts(prepared, RESOLUTIONS["R2"].front_end)
+    assert parts["loader"].startswith("audiolib.c19.preprocess.PreparedClip:")
+    assert parts["frontend"]["n_mels"] == 96 and parts["frontend"]["patch_frames"] == 214
+    assert parts["frontend"]["normalize"] is None  # min-max after the cut, on reading
+
+
+def test_damaged_cache_is_an_error_naming_the_way_out(tmp_path):
+    from audiolib.cache import CacheIntegrityError
+
     data = _tone_data(n_per_class=1)
     c19.dataset_images(data, ("R1",), root=tmp_path)
-    (path,) = tmp_path.glob("tones-R1-*.pt")
-    path.write_bytes(b"not a torch file")
-    with pytest.warns(UserWarning, match="unreadable"):
-        out = c19.dataset_images(data, ("R1",), root=tmp_path)
-    assert out["R1"].shape == (2, 64, 128)
+    (shard,) = tmp_path.glob("tones-*/shard-00000.npy")
+    raw = bytearray(shard.read_bytes())
+    raw[-1] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(CacheIntegrityError, match="remove_cache"):
+        c19.dataset_images(data, ("R1",), root=tmp_path)
 
 
-def test_cap_per_fold_takes_classes_in_turn():
-    labels = np.array([0] * 10 + [1] * 10 + [2] * 2)
-    folds = np.array([1, 2] * 11)
-    keep = c19data._cap_per_fold(labels, folds, 5, seed=0)
-    for f in (1, 2):
-        chosen = labels[keep][folds[keep] == f]
-        assert len(chosen) == 5
-        assert set(np.bincount(chosen, minlength=3)) <= {1, 2}
+def test_cache_with_worker_processes_gives_the_same_images(tmp_path):
+    data = _tone_data(n_per_class=2)
+    serial = c19.dataset_images(data, ("R1",), root=tmp_path / "a")
+    parallel = c19.dataset_images(data, ("R1",), root=tmp_path / "b", num_workers=2)
+    assert torch.equal(serial["R1"], parallel["R1"])
 
 
-def test_synthetic_stand_in_is_single_label_with_five_folds():
+def test_synthetic_stand_in_is_single_label_with_five_folds_and_capped_per_fold():
     data = c19.load_c19_dataset("synthetic", synthetic_clips=40)
     assert len(data) == 40 and len(data.classes) == 8
-    assert data.folds_present == [1, 2, 3, 4, 5]
-    assert set(data.labels) <= set(range(8))
-    with pytest.raises(ValueError, match="unknown"):
-        c19.load_c19_dataset("esc20")
+    assert sorted(set(c19.folds_of(data))) == [1, 2, 3, 4, 5]
+    assert set(c19.labels_of(data)) <= set(range(8))
+    assert all(len(labels) == 1 for labels in data.manifest["labels"])
+    capped = c19.load_c19_dataset("synthetic", synthetic_clips=40, clips_per_fold=3)
+    assert np.bincount(c19.folds_of(capped)).tolist() == [0, 3, 3, 3, 3, 3]
+    assert capped.description.endswith("at most 3 clips per fold (classes in turn): 15 clips")
+
+
+def test_dataset_names_come_from_the_registry():
+    with pytest.raises(ValueError, match="esc20.*known:.*esc50"):
+        c19.select_datasets(["esc20"])
 
 
 def test_real_esc10_subset(shared_data):
     data = c19.load_c19_dataset("esc10", clips_per_fold=2)
-    assert len(data) == 10 and data.folds_present == [1, 2, 3, 4, 5]
+    assert len(data) == 10 and sorted(set(c19.folds_of(data))) == [1, 2, 3, 4, 5]
     assert len(data.classes) == 10
 
 
@@ -285,7 +293,7 @@ def _synthetic_images(data, seed=0):
     out = {}
     for name, res in RESOLUTIONS.items():
         imgs = 0.1 * torch.rand(len(data), *res.shape, generator=g)
-        for i, c in enumerate(data.labels):
+        for i, c in enumerate(c19.labels_of(data)):
             band = res.n_mels // 4
             imgs[i, c * band:(c + 1) * band] += 0.8
         out[name] = imgs.clamp(0, 1)
@@ -302,30 +310,38 @@ def small_cv(one_torch_thread):
 
 
 def test_cross_validation_bookkeeping(small_cv):
-    data, _, cv = small_cv
-    t = cv.table
-    assert cv.test_folds == [1, 2] and cv.folds_present == [1, 2] and cv.seeds == [0, 1]
-    assert set(t["metric"]) == {"accuracy", "accuracy_last_epoch", "train_seconds"}
+    data, _, trials = small_cv
+    assert len(trials) == 2 * 2 * 5  # seeds x folds x (4 methods + 1 mixup run)
+    assert [(t.ids["seed"], t.ids["fold"]) for t in trials[::5]] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    t = tidy(trials)
+    assert list(t.columns) == ["dataset", "seed", "fold", "method", "mixup", "n_train", "n_test", "train_folds",
+                               "metric", "value"]
+    assert set(t["metric"]) == {"accuracy", "accuracy_last_epoch", "train_seconds", "wall_seconds"}
     acc = t[t["metric"] == "accuracy"]
-    assert len(acc) == 2 * 2 * 5  # seeds x folds x (4 methods + 1 mixup run)
     assert not acc.duplicated(["seed", "fold", "method", "mixup"]).any()
     assert acc["value"].between(0, 1).all()
     assert set(t[t["fold"] == 1]["train_folds"]) == {"2"}
     assert (t["n_train"] == 8).all() and (t["n_test"] == 8).all()
     # the schedule each run followed: baseline three R3 stages, progressive two per resolution, one epoch each
-    s = cv.schedules[(cv.schedules["fold"] == 1) & (cv.schedules["seed"] == 0) & ~cv.schedules["mixup"]]
+    s = c19.schedules(trials)
+    s = s[(s["fold"] == 1) & (s["seed"] == 0) & ~s["mixup"]]
     assert s[s["method"] == "baseline"][["rate", "resolution", "epochs"]].values.tolist() == [
         ["lambda_1", "R3", 1], ["lambda_2", "R3", 1], ["lambda_3", "R3", 1]]
     assert s[s["method"] == "mel"]["resolution"].tolist() == ["R1", "R1", "R2", "R2", "R3", "R3"]
     prog = s[s["method"] == "resize"]
     np.testing.assert_allclose(prog["lr_other_layers"] / prog["lr_last_layer"], [1, 1 / 3] * 3)
+    assert (prog["lr_last_layer"] == 3e-3).all()
     # every stage ended on its best epoch: accuracy >= last epoch's accuracy
     wide = t.pivot_table(index=["seed", "fold", "method", "mixup"], columns="metric", values="value")
     assert (wide["accuracy"] >= wide["accuracy_last_epoch"] - 1e-12).all()
-    # steps: 8 training clips, batch 8 -> 1 step per epoch, 6 epochs in all
-    h = cv.histories[(cv.histories["fold"] == 1) & (cv.histories["seed"] == 0) & (cv.histories["method"] == "mel")
-                     & ~cv.histories["mixup"]]
-    assert len(h) == 6 and h["val_accuracy"].notna().all()
+    # steps: 8 training clips, batch 8 -> 1 step per epoch, 6 epochs in all, the held-out fold scored each
+    (mel,) = [tr for tr in trials if tr.ids == {"dataset": "tones", "seed": 0, "fold": 1, "method": "mel",
+                                                "mixup": False, "n_train": 8, "n_test": 8, "train_folds": "2"}]
+    assert mel.history["global_step"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert mel.history["tag"].tolist() == ["R1", "R1", "R2", "R2", "R3", "R3"]
+    assert mel.history["val_accuracy"].notna().all()
+    assert mel.metrics["accuracy_last_epoch"] == mel.history["val_accuracy"].iloc[-1]
+    assert mel.extra["steps_per_epoch"] == 1 and mel.extra["range_tests"] == []
 
 
 def test_methods_of_a_replicate_start_from_the_same_weights():
@@ -340,28 +356,36 @@ def test_the_plain_task_is_learned(one_torch_thread):
     data = _tone_data(n_per_class=16, classes=2, folds=2)
     images = _synthetic_images(data, seed=1)
     cfg = C19Config(epoch_scale=0.05, lr_policy="fixed", lr=1e-2, width=0.0625, batch_size=8, device="cpu")
-    cv = cross_validate(data, images, cfg, methods=("baseline", "mel"), test_folds=[1], progress=False)
-    acc = cv.table[cv.table["metric"] == "accuracy"].set_index("method")["value"]
+    table = tidy(cross_validate(data, images, cfg, methods=("baseline", "mel"), test_folds=[1], progress=False))
+    acc = table[table["metric"] == "accuracy"].set_index("method")["value"]
     assert (acc > 0.75).all(), acc.to_dict()  # chance is 0.5; the class is a bright band
 
 
 def test_tables_and_figures(small_cv, tmp_path):
-    _, _, cv = small_cv
-    wide = c19.accuracy_wide(cv.table)["tones"]
+    _, _, trials = small_cv
+    table = tidy(trials)
+    wide = c19.accuracy_wide(table)["tones"]
     assert list(wide.index) == ["fold 1", "fold 2", "mean", "std"]
     assert list(wide.columns) == ["baseline", "mel", "resize", "mel+resize"]
-    folds = wide.loc[["fold 1", "fold 2"]]
-    np.testing.assert_allclose(wide.loc["mean"], folds.mean(), atol=0.01)
-    np.testing.assert_allclose(wide.loc["std"], folds.std(ddof=1), atol=0.01)
-    summary = c19.with_summary(cv.table)
+    summary = c19.with_summary(table)
     assert set(summary["fold"]) >= {"1", "2", "mean", "std"}
-    mix = c19.mixup_wide(cv.table)
+    mix = c19.mixup_wide(table)
     assert list(mix.index.get_level_values("mixup")) == ["off", "on"]
-    for fig in (c19.plot_boxplots(cv.table),):
-        fig.savefig(tmp_path / "box.png")
-    sched = c19.schedule_table(cv.schedules)
-    fig = c19.plot_schedule(sched, {m: 1 for m in sched["method"].unique()}, C19Config().cycle)
-    fig.savefig(tmp_path / "sched.png")
+    c19.plot_boxplots(table).savefig(tmp_path / "box.png")
+    sched = c19.schedule_table(c19.schedules(trials))
+    assert len(sched) == 3 + 6 * 3 and set(sched["lr_last_layer"]) == {3e-3}  # one row per method and stage
+    c19.plot_schedule(c19.schedules(trials), "tones", C19Config().cycle).savefig(tmp_path / "sched.png")
+
+
+def test_summary_rows_and_the_wide_layout_by_hand():
+    table = pd.DataFrame({"dataset": "d", "seed": 0, "fold": [1, 2, 3], "method": "mel", "mixup": False,
+                          "metric": "accuracy", "value": [0.5, 0.7, 0.9]})
+    out = c19.with_summary(table).set_index("fold")["value"]
+    assert out["mean"] == pytest.approx(0.7) and out["std"] == pytest.approx(0.2)
+    # the wide layout averages seeds within a fold first: fold 1 (0.5 + 0.7) / 2, fold 2 0.9
+    two_seeds = table.assign(seed=[0, 1, 0], fold=[1, 1, 2])
+    wide = c19.accuracy_wide(two_seeds)["d"]["mel"]
+    assert wide.to_dict() == {"fold 1": 60.0, "fold 2": 90.0, "mean": 75.0, "std": pytest.approx(21.21, abs=0.005)}
 
 
 def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread):
@@ -371,17 +395,22 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
     images = _synthetic_images(data)
     cfg = C19Config(epoch_scale=0.01, lr_policy="range_test", width=0.0625, batch_size=8, range_test_steps=10,
                     device="cpu")
-    train_idx = np.flatnonzero(data.folds != 1)
+    train_idx = np.flatnonzero(c19.folds_of(data) != 1)
     lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg)
-    assert sorted((t, round(f, 3)) for t, f in lrs) == [(r, f) for r in ("R1", "R2", "R3") for f in (0.333, 1.0)]
+    assert [(t["tag"], round(t["body_lr_factor"], 3)) for t in tests] == [("R3", 1.0), ("R3", 0.333), ("R1", 1.0),
+                                                                          ("R1", 0.333), ("R2", 1.0), ("R2", 0.333)]
+    rate = {(t["tag"], t["body_lr_factor"]): t["test"].suggestion for t in tests}
+    assert lrs["lambda_2"] == lrs["lambda_3"] == lrs["lambda_2R3"] == rate[("R3", 1 / 3)]
+    assert lrs["lambda_1"] == lrs["lambda_1R3"] == rate[("R3", 1.0)] and lrs["lambda_2R1"] == rate[("R1", 1 / 3)]
+    assert sorted(lrs) == sorted(c19.paper.RATE_NAMES)
     for t in tests:
-        assert lrs[(t["tag"], t["body_lr_factor"])] == t["test"].suggestion
         assert cfg.range_test_bounds[0] <= t["test"].suggestion <= cfg.range_test_bounds[1]
     table = c19.range_test_table([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
     assert {"loss", "smoothed_loss", "suggested_lr"} <= set(table["metric"])
-    run = train_method(data, images, train_idx, np.flatnonzero(data.folds == 1), "mel", cfg, fold=1, lrs=lrs)
-    assert [s.max_lr for _, s in run.stages] == [lrs[(s.tag, s.body_lr_factor)] for _, s in run.stages]
-    assert [s.max_lr for _, s in run.stages][:2] == [lrs[("R1", 1.0)], lrs[("R1", 1 / 3)]]
+    trial = train_method(data, images, train_idx, np.flatnonzero(c19.folds_of(data) == 1), "mel", cfg, fold=1, lrs=lrs)
+    stages = trial.extra["stages"]
+    assert [s.max_lr for _, s in stages] == [rate[(s.tag, s.body_lr_factor)] for _, s in stages]
+    assert [s.max_lr for _, s in stages][:2] == [rate[("R1", 1.0)], rate[("R1", 1 / 3)]]
     c19.plot_range_tests([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
 
 
@@ -402,13 +431,6 @@ def test_absent_real_data_falls_back_to_the_synthetic_corpus_once(tmp_path, monk
     assert [d.name for d in datasets] == ["synthetic"]
     assert len(notes) == 2 and "synthetic default corpus runs in its place" in notes[0]
     assert "skipped" in notes[1]
-
-
-def test_cache_with_worker_processes_gives_the_same_images(tmp_path):
-    data = _tone_data(n_per_class=2)
-    serial = c19.dataset_images(data, ("R1",), use_cache=False)
-    parallel = c19.dataset_images(data, ("R1",), root=tmp_path, workers=2)
-    assert torch.equal(serial["R1"], parallel["R1"])
 
 
 def test_batchnorm_recalibration_is_the_average_of_batch_statistics():

@@ -17,7 +17,11 @@ The chain for one clip, as Colangelo et al. describe it:
 Images are ``[n_mels, frames]`` (height = mel, low frequencies first; width = time), as the
 paper writes them: R1 64x128 (t = 1.5 s), R2 96x214 (t = 2.5 s), R3 128x300 (t = 3.5 s).
 
-Two ways to R1 and R2 (:func:`stage_images`): ``"mel"`` computes them from the audio with fewer
+For a dataset, steps 1-3 are the clip loader :class:`PreparedClip` and step 4 the feature
+configuration :attr:`Resolution.front_end`, so the shared feature cache computes and keeps the images
+(:func:`audiolib.c19.data.dataset_images`); :func:`clip_image` is the same chain for one clip.
+
+Two ways to R1 and R2 (:func:`audiolib.c19.training.stage_images`): ``"mel"`` computes them from the audio with fewer
 mel filters and a shorter extract; ``"resize"`` interpolates the R3 image bilinearly
 (``torch.nn.functional.interpolate``, ``align_corners=False``, no anti-aliasing filter), so a
 resized R1 image still spans 3.5 s.
@@ -31,15 +35,16 @@ resized R1 image still spans 3.5 s.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from audiolib.audio import resample
+from audiolib.features import LogMelConfig, get_config, log_mel, min_max_normalize
 
 __all__ = ["SAMPLE_RATE", "Resolution", "RESOLUTIONS", "trim_silence", "fit_duration", "prepare_waveform",
-           "image_from_prepared", "clip_image", "resize_images", "TRIM_TOP_DB", "TRIM_FRAME", "TRIM_HOP"]
+           "PreparedClip", "to_images", "clip_image", "resize_images", "TRIM_TOP_DB"]
 
 SAMPLE_RATE = 22050
 TRIM_TOP_DB = 60.0
@@ -49,32 +54,42 @@ TRIM_HOP = 512
 
 @dataclass(frozen=True)
 class Resolution:
-    """One of the paper's input resolutions.
+    """One of the paper's input resolutions: ``seconds`` of audio through the front end of ``preset``.
 
     Attributes:
         name: ``"R1"``, ``"R2"`` or ``"R3"``.
-        n_mels: image height (mel filters).
-        frames: image width (STFT frames of 256 samples at 22.05 kHz).
         seconds: length ``t`` of the audio extract.
-        preset: the :mod:`audiolib.features` preset with these mel settings.
+        preset: the :mod:`audiolib.features` preset (22.05 kHz, hop 256) whose ``n_mels`` is the
+            image height and ``patch_frames`` the image width.
     """
 
     name: str
-    n_mels: int
-    frames: int
     seconds: float
     preset: str
 
     @property
+    def front_end(self) -> LogMelConfig:
+        """Step 4's configuration: the preset without normalisation (min-max comes after the cut,
+        :func:`to_images`), so the shared feature cache cuts exactly one image ``[frames, n_mels]``
+        from an extract of ``seconds``."""
+        return get_config(self.preset).with_(normalize=None)
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return (self.n_mels, self.frames)
+        """``(n_mels, frames)``."""
+        return (self.front_end.n_mels, self.front_end.patch_frames)
+
+    @property
+    def n_mels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def frames(self) -> int:
+        return self.shape[1]
 
 
-RESOLUTIONS: dict[str, Resolution] = {
-    "R1": Resolution("R1", 64, 128, 1.5, "c19_r1_mel"),
-    "R2": Resolution("R2", 96, 214, 2.5, "c19_r2_mel"),
-    "R3": Resolution("R3", 128, 300, 3.5, "c19_r3"),
-}
+RESOLUTIONS: dict[str, Resolution] = {r.name: r for r in (
+    Resolution("R1", 1.5, "c19_r1_mel"), Resolution("R2", 2.5, "c19_r2_mel"), Resolution("R3", 3.5, "c19_r3"))}
 
 
 def _frame_rms(y: torch.Tensor, frame_length: int, hop_length: int) -> torch.Tensor:
@@ -157,27 +172,38 @@ def prepare_waveform(waveform: torch.Tensor, sample_rate: int, *, top_db: float 
     return y
 
 
-def image_from_prepared(prepared: torch.Tensor, resolution: Resolution) -> torch.Tensor:
-    """Steps 3 to 5 on a prepared 22.05 kHz clip -> ``[n_mels, frames]`` in [0, 1]."""
-    from audiolib.features import get_config, log_mel, min_max_normalize
+@dataclass(frozen=True)
+class PreparedClip:
+    """A clip loader giving steps 1 to 3: ``row -> (t seconds at 22.05 kHz, silence trimmed, 22050)``.
 
-    config = get_config(resolution.preset).with_(normalize=None)
-    if (config.sample_rate, config.n_mels, config.hop_length) != (SAMPLE_RATE, resolution.n_mels, 256):
-        raise ValueError(f"feature preset {resolution.preset} does not match C19 {resolution.name}: "
-                         f"{config.sample_rate} Hz, {config.n_mels} mels, hop {config.hop_length}")
-    samples = int(round(resolution.seconds * SAMPLE_RATE))
-    spec = log_mel(fit_duration(prepared, samples), SAMPLE_RATE, config)  # [frames, mels]
-    if spec.shape[0] < resolution.frames:
-        raise ValueError(f"{resolution.name}: {samples} samples gave {spec.shape[0]} frames, fewer than "
-                         f"{resolution.frames}")
-    spec = spec[: resolution.frames]
-    return min_max_normalize(spec[None])[0].T.contiguous()
+    Wraps a :class:`~audiolib.data.ClipSet` loader so that the shared feature cache
+    (:mod:`audiolib.cache`, whose key digests this module's source as the loader's) computes
+    C19's images with :attr:`Resolution.front_end`. Picklable, for feature worker processes.
+    """
+
+    loader: Callable
+    resolution: Resolution
+
+    def __call__(self, row) -> tuple[torch.Tensor, int]:
+        waveform, sr = self.loader(row)
+        samples = int(round(self.resolution.seconds * SAMPLE_RATE))
+        return fit_duration(prepare_waveform(waveform, sr), samples), SAMPLE_RATE
+
+
+def to_images(spectra: torch.Tensor) -> torch.Tensor:
+    """Step 5 and the paper's orientation: ``[N, frames, n_mels]`` log-mels -> images ``[N, n_mels, frames]`` in [0, 1]."""
+    return min_max_normalize(spectra).transpose(-1, -2).contiguous()
 
 
 def clip_image(waveform: torch.Tensor, sample_rate: int, resolution: Resolution, *,
                top_db: float | None = TRIM_TOP_DB) -> torch.Tensor:
     """The full chain for one clip: ``[time]`` at ``sample_rate`` -> image ``[n_mels, frames]`` in [0, 1]."""
-    return image_from_prepared(prepare_waveform(waveform, sample_rate, top_db=top_db), resolution)
+    y = fit_duration(prepare_waveform(waveform, sample_rate, top_db=top_db), int(round(resolution.seconds * SAMPLE_RATE)))
+    spec = log_mel(y, SAMPLE_RATE, resolution.front_end)
+    if spec.shape[0] < resolution.frames:
+        raise ValueError(f"{resolution.name}: {y.numel()} samples gave {spec.shape[0]} frames, fewer than "
+                         f"{resolution.frames}")
+    return to_images(spec[None, : resolution.frames])[0]
 
 
 def resize_images(images: torch.Tensor, resolution: Resolution) -> torch.Tensor:

@@ -7,10 +7,10 @@ Methods (:data:`METHODS`):
     the last layer at lambda_2 and the others at lambda_2 / 3 for 50; the last layer at lambda_3
     and the others at lambda_3 / 3 for 120 (190 epochs).
 ``mel``
-    two stages at each resolution R1 -> R2 -> R3 (20 + 20, 20 + 20, 20 + 70 epochs: 170), R1 and
-    R2 computed with fewer mel filters and a shorter audio extract; the first stage of each
-    resolution trains all layers at lambda_1Rk, the second the last layer at lambda_2Rk and the
-    others at lambda_2Rk / 3 (``body_lr_factor``).
+    two stages at each resolution R1 -> R2 -> R3 (20 + 20, 20 + 20, 20 + 70 epochs: 170, although
+    the paper says all methods train equally long), R1 and R2 computed with fewer mel filters and a
+    shorter audio extract; the first stage of each resolution trains all layers at lambda_1Rk, the
+    second the last layer at lambda_2Rk and the others at lambda_2Rk / 3 (``body_lr_factor``).
 ``resize``
     the same stages with R1 and R2 bilinearly resized from the R3 image.
 ``mel+resize``
@@ -44,33 +44,35 @@ weights that stage starts from.
 the reduced profiles train the same schedule, shorter.
 
 >>> cfg = C19Config(epoch_scale=0.05, width=0.0625)                     # doctest: +SKIP
->>> table, details = cross_validate(data, images, cfg, test_folds=[1])   # doctest: +SKIP
+>>> table = tidy(cross_validate(data, images, cfg, test_folds=[1]))      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
+from audiolib.data import ClipSet
+from audiolib.data.splits import fold_splits
 from audiolib.metrics import accuracy
+from audiolib.models import create_model
+from audiolib.runtime import resolve_device, seed_everything
+from audiolib.schedules import RangeTest, Stage, discriminative_groups, lr_range_test, one_cycle
+from audiolib.train import TrainConfig, predict
+from audiolib.trials import Trial, over_seeds, run_trial
 
 from . import paper
-from audiolib.schedules import RangeTest, Stage, discriminative_groups, lr_range_test, one_cycle
-from audiolib.train import TrainConfig, fit, predict, resolve_device, seed_everything
-
-from .data import C19Data
+from .data import folds_of, labels_of
 from .preprocess import RESOLUTIONS, resize_images
 
 __all__ = ["METHODS", "LR_POLICIES", "C19Config", "ImageSet", "MixupSet", "stage_plan", "stage_images", "init_model",
-           "scaled_epochs", "largest_stable_lr", "stage_rates",
-           "recalibrate_batchnorm",
-           "train_method", "cross_validate", "choose_lrs", "FoldRun", "CVResult"]
+           "scaled_epochs", "largest_stable_lr", "stage_rates", "recalibrate_batchnorm", "train_method",
+           "cross_validate", "choose_lrs", "schedules", "range_tests"]
 
 METHODS = ("baseline", "mel", "resize", "mel+resize")
 RANGE_TESTS = ("once", "every_stage")
@@ -156,9 +158,6 @@ class C19Config:
         if unknown:
             raise ValueError(f"C19Config.speed: unknown switches {sorted(unknown)}; allowed: amp, channels_last, compile")
 
-    def describe(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def scaled_epochs(epochs: int, scale: float) -> int:
     """``max(1, round(epochs * scale))``, halves rounded up (the stage structure survives any scale).
@@ -170,14 +169,8 @@ def scaled_epochs(epochs: int, scale: float) -> int:
 
 
 def stage_plan(method: str, config: C19Config) -> list[tuple[str, Stage]]:
-    """The stages of ``method`` as Table 1 writes them: ``[(rate name, Stage), ...]`` (``max_lr`` unset).
-
-    Baseline: three stages at R3 (``lambda_1`` all layers, 20 epochs; ``lambda_2`` last layer and
-    ``lambda_2 / 3`` the others, 50; ``lambda_3`` likewise, 120). Progressive methods: at R1, R2
-    and R3 in turn, a stage of all layers at ``lambda_1Rk`` (20 epochs) and one of the last layer
-    at ``lambda_2Rk`` and the others at a third of it (20, 20 and 70 epochs). Every epoch count is
-    scaled by ``config.epoch_scale``.
-    """
+    """The stages of ``method`` as Table 1 writes them (see the module docstring), epochs scaled by
+    ``config.epoch_scale``: ``[(rate name, Stage), ...]`` with ``max_lr`` unset."""
     if method not in METHODS:
         raise ValueError(f"C19: method {method!r} unknown; allowed: {', '.join(METHODS)}")
     plan = BASELINE_STAGES if method == "baseline" else PROGRESSIVE_STAGES
@@ -222,10 +215,6 @@ class ImageSet:
             x = x.expand(-1, self.in_chans, -1, -1).contiguous()
         return x, torch.nn.functional.one_hot(self.labels[idx], self.num_classes).float()
 
-    def __getitem__(self, i: int):
-        x, y = self.get_batch(torch.tensor([i]))
-        return x[0], y[0]
-
 
 class MixupSet:
     """Mixup (Zhang et al. 2018) on top of a batch source: ``x = l x_i + (1 - l) x_j``, same for the one-hot targets.
@@ -268,10 +257,8 @@ def _imageset(parts: list[torch.Tensor], idx: np.ndarray, labels: np.ndarray, k:
 
 
 # --- models -------------------------------------------------------------------------------------
-def init_model(num_classes: int, config: C19Config, seed: int):
+def init_model(num_classes: int, config: C19Config, seed: int) -> torch.nn.Module:
     """ResNet-34 (or ``config.model``) initialised from ``seed``; ImageNet weights if ``config.pretrained``."""
-    from audiolib.models import create_model
-
     seed_everything(seed)
     model = create_model(config.model, num_classes, width=config.width, in_chans=config.in_chans)
     if config.pretrained:
@@ -312,10 +299,9 @@ def recalibrate_batchnorm(model: torch.nn.Module, data: ImageSet, batches: int, 
         model.train(was_training)
 
 
-def _accuracy_fn(device, recalibrate: ImageSet | None = None, batches: int = 0, batch_size: int = 32):
+def _accuracy_fn(device, recalibrate: ImageSet, batches: int, batch_size: int):
     def evaluate(model, data: ImageSet) -> dict[str, float]:
-        if recalibrate is not None:
-            recalibrate_batchnorm(model, recalibrate, batches, batch_size, device)
+        recalibrate_batchnorm(model, recalibrate, batches, batch_size, device)
         scores = predict(model, data, activation="none", device=device, batch_size=128)
         return {"accuracy": accuracy(data.labels.numpy(), scores)}
 
@@ -359,130 +345,101 @@ def _range_test(model, train: ImageSet, stage: Stage, config: C19Config, seed: i
 
 
 # --- one fold, one method -----------------------------------------------------------------------
-@dataclass
-class FoldRun:
-    """One method on one held-out fold: accuracies, per-epoch history, the stages run ``[(rate name, Stage)]``, timing."""
-
-    accuracy: float
-    accuracy_last_epoch: float
-    history: pd.DataFrame
-    stages: list[tuple[str, Stage]]
-    train_seconds: float
-    range_tests: list[dict] = field(default_factory=list)
-
-
-def train_method(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, test_idx: np.ndarray,
-                 method: str, config: C19Config, *, fold: int, mixup: bool = False,
-                 lrs: dict | None = None) -> FoldRun:
+def train_method(data: ClipSet, images: dict[str, torch.Tensor], train_idx: np.ndarray, test_idx: np.ndarray,
+                 method: str, config: C19Config, *, fold: int, mixup: bool = False, lrs: dict | None = None,
+                 ids: dict | None = None) -> Trial:
     """Train ``method`` on ``train_idx`` and evaluate on ``test_idx`` (the held-out fold ``fold``).
 
+    One network, initialised from ``config.seed * 1000 + fold`` (the same for every method of a
+    replicate), goes through the stages of :func:`stage_plan`: each stage is one
+    :func:`audiolib.trials.run_trial` of that module, seeded ``config.seed * 1000 + fold * 10 + stage``.
+
     Args:
-        lrs: lambda per Table 1 rate name (``"lambda_1"``, ``"lambda_2R1"``...) or, from
-            :func:`choose_lrs`, per ``(resolution, body_lr_factor)``; default: the rates of
-            ``config.lr_policy`` for this dataset. Not needed with ``range_test="every_stage"``.
+        lrs: lambda per Table 1 rate name (``"lambda_1"``, ``"lambda_2R1"``...), e.g. from
+            :func:`choose_lrs`; default: the rates of ``config.lr_policy`` for this dataset. Not
+            needed with ``range_test="every_stage"``.
+        ids: the trial's identifying columns.
+
+    Returns:
+        :class:`~audiolib.trials.Trial` with metrics ``accuracy`` (the last stage's best epoch,
+        restored), ``accuracy_last_epoch``, ``train_seconds`` and ``wall_seconds`` (summed over the
+        stages); ``history`` the stages' histories one after the other (``stage``, ``tag``,
+        ``rate``, ``global_step``); ``extra["stages"]`` ``[(rate name, Stage)]`` as run and
+        ``extra["range_tests"]`` the range tests run before stages.
     """
     device = resolve_device(config.device)
-    k = len(data.classes)
+    labels, k = labels_of(data), len(data.classes)
     model = init_model(k, config, config.seed * 1000 + fold)
-    histories, stages, tests, seconds = [], [], [], 0.0
-    n_clips = len(train_idx)
-    batch = min(config.batch_size, n_clips)
-    steps_per_epoch = max(1, n_clips // batch)
-    if lrs is None:
-        lrs = stage_rates(data.name, config)
-    best = last = float("nan")
+    batch = min(config.batch_size, len(train_idx))
+    steps_per_epoch = max(1, len(train_idx) // batch)
+    lrs = stage_rates(data.name, config) if lrs is None else lrs
+    histories, stages, tests, seconds, wall = [], [], [], 0.0, 0.0
     for s, (name, stage) in enumerate(stage_plan(method, config)):
         parts = stage_images(images, method, stage.tag)
-        train = _imageset(parts, train_idx, data.labels, k, config.in_chans)
-        val = _imageset(parts, test_idx, data.labels, k, config.in_chans)
+        train = _imageset(parts, train_idx, labels, k, config.in_chans)
+        val = _imageset(parts, test_idx, labels, k, config.in_chans)
         if config.lr_policy == "range_test" and config.range_test == "every_stage":
             test = _range_test(model, train, stage, config, config.seed * 1000 + fold, device)
             lam = test.suggestion
-            tests.append({"stage": s, "tag": stage.tag, "body_lr_factor": stage.body_lr_factor, "test": test})
+            tests.append({"dataset": data.name, "fold": fold, "method": method, "stage": s, "tag": stage.tag,
+                          "body_lr_factor": stage.body_lr_factor, "test": test})
         elif lrs is not None and name in lrs:
             lam = lrs[name]
-        elif lrs is not None and (stage.tag, stage.body_lr_factor) in lrs:
-            lam = lrs[(stage.tag, stage.body_lr_factor)]
         else:
             raise ValueError(f"train_method: no learning rate for stage {name} ({stage.tag}); run choose_lrs first "
                              "or use lr_policy 'table1' or 'fixed'")
         stage = stage.with_lr(lam)
         stages.append((name, stage))
-        source = MixupSet(train, config.mixup_alpha, seed=config.seed * 1000 + fold * 10 + s) if mixup else train
+        seed = config.seed * 1000 + fold * 10 + s
+        source = MixupSet(train, config.mixup_alpha, seed=seed) if mixup else train
         train_config = TrainConfig(
             steps=stage.epochs * steps_per_epoch, batch_size=batch, lr=lam, optimizer="adamw",
             weight_decay=config.weight_decay, loss="softmax_ce", scheduler=one_cycle(**stage.cycle),
-            param_groups=discriminative_groups(lam, stage.body_lr_factor), seed=config.seed * 1000 + fold * 10 + s,
-            device=str(device), eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False,
-            **config.speed)
-        evaluate = _accuracy_fn(device, train, config.bn_recalibration, batch)
-        result = fit(model, source, train_config, val_set=val, evaluate_fn=evaluate)
-        seconds += result.train_seconds
-        h = result.history.assign(stage=s, tag=stage.tag, rate=name)
-        histories.append(h)
-        last = h["val_accuracy"].dropna().iloc[-1]
-        best = result.best["accuracy"]
+            param_groups=discriminative_groups(lam, stage.body_lr_factor), seed=seed, device=str(device),
+            eval_every=steps_per_epoch, monitor="accuracy", restore_best=True, progress=False, **config.speed)
+        trial = run_trial(model, source, train_config, val_set=val,
+                          evaluate_fn=_accuracy_fn(device, train, config.bn_recalibration, batch))
+        seconds += trial.metrics["train_seconds"]
+        wall += trial.metrics["wall_seconds"]
+        histories.append(trial.history.assign(stage=s, tag=stage.tag, rate=name))
     history = pd.concat(histories, ignore_index=True)
     history["global_step"] = np.arange(1, len(history) + 1)
-    return FoldRun(float(best), float(last), history, stages, seconds, tests)
+    metrics = {"accuracy": float(trial.fit.best["accuracy"]),
+               "accuracy_last_epoch": float(histories[-1]["val_accuracy"].dropna().iloc[-1]),
+               "train_seconds": seconds, "wall_seconds": wall}
+    return Trial(dict(ids or {}), model, metrics, history,
+                 extra={"stages": stages, "steps_per_epoch": steps_per_epoch, "range_tests": tests})
 
 
 # --- learning rates -----------------------------------------------------------------------------
-def choose_lrs(data: C19Data, images: dict[str, torch.Tensor], train_idx: np.ndarray, methods, config: C19Config,
-               ) -> tuple[dict, list[dict]]:
-    """Range tests from a fresh model, one per (resolution, rate split) the ``methods`` need.
+def choose_lrs(data: ClipSet, images: dict[str, torch.Tensor], train_idx: np.ndarray, methods, config: C19Config,
+               ) -> tuple[dict[str, float], list[dict]]:
+    """lambda of every stage the ``methods`` run, from range tests of a fresh model, one per (resolution,
+    rate split): ``({rate name: lambda}, [{"tag", "body_lr_factor", "test"}, ...])``.
 
     R1 and R2 use the mel images (the representation the range test sees first in the paper's
     progressive runs); the result is reused for every fold and method (``range_test="once"``).
-    Returns ``({(resolution, body_lr_factor): lambda}, tests)``; with ``lr_policy`` ``"table1"``
-    or ``"fixed"``, that policy's ``{rate name: lambda}`` and no tests.
+    With ``lr_policy`` ``"table1"`` or ``"fixed"``: that policy's rates and no tests.
     """
     fixed = stage_rates(data.name, config)
     if fixed is not None:
         return fixed, []
     device = resolve_device(config.device)
-    keys = {}
-    for m in methods:
-        for _, st in stage_plan(m, config):
-            keys.setdefault((st.tag, st.body_lr_factor), st)
-    lrs, tests = {}, []
-    for (tag, factor), stage in keys.items():
-        train = _imageset([images[tag]], train_idx, data.labels, len(data.classes), config.in_chans)
-        model = init_model(len(data.classes), config, config.seed * 1000)
-        test = _range_test(model, train, stage, config, config.seed, device)
-        lrs[(tag, factor)] = test.suggestion
-        tests.append({"tag": tag, "body_lr_factor": factor, "test": test})
-    return lrs, tests
+    labels, k = labels_of(data), len(data.classes)
+    lrs, tests = {}, {}
+    for name, stage in (named for m in methods for named in stage_plan(m, config)):
+        key = (stage.tag, stage.body_lr_factor)
+        if key not in tests:
+            train = _imageset([images[stage.tag]], train_idx, labels, k, config.in_chans)
+            test = _range_test(init_model(k, config, config.seed * 1000), train, stage, config, config.seed, device)
+            tests[key] = {"tag": stage.tag, "body_lr_factor": stage.body_lr_factor, "test": test}
+        lrs[name] = tests[key]["test"].suggestion
+    return lrs, list(tests.values())
 
 
 # --- cross-validation ---------------------------------------------------------------------------
-@dataclass
-class CVResult:
-    """What :func:`cross_validate` returns.
-
-    Attributes:
-        table: tidy rows ``dataset, seed, fold, method, mixup, metric, value, n_train, n_test,
-            train_folds`` with metrics ``accuracy``, ``accuracy_last_epoch``, ``train_seconds``.
-        histories: per-step training history of every run (``val_accuracy`` at epoch ends).
-        schedules: one row per (seed, fold, method, mixup, stage): rate name, resolution, epochs,
-            lr_last_layer, lr_other_layers.
-        range_tests: ``{"dataset", "fold", "method", "tag", "body_lr_factor", "test"}`` dicts.
-        test_folds, folds_present: the folds used; seeds: the seeds.
-        seconds: wall time.
-    """
-
-    table: pd.DataFrame
-    histories: pd.DataFrame
-    schedules: pd.DataFrame
-    range_tests: list[dict]
-    test_folds: list[int]
-    folds_present: list[int]
-    seconds: float
-    seeds: list[int] = field(default_factory=lambda: [0])
-
-
-def cross_validate(data: C19Data, images: dict[str, torch.Tensor], config: C19Config, *,
-                   methods=METHODS, mixup_methods=(), test_folds=None, seeds=None, progress: bool = True) -> CVResult:
+def cross_validate(data: ClipSet, images: dict[str, torch.Tensor], config: C19Config, *, methods=METHODS,
+                   mixup_methods=(), test_folds=None, seeds=None, progress: bool = True) -> list[Trial]:
     """Held-out-fold cross-validation of ``methods`` (mixup off) and ``mixup_methods`` (mixup on), per seed.
 
     Every method of a (seed, fold) starts from the same initial weights (``seed * 1000 + fold``),
@@ -491,56 +448,60 @@ def cross_validate(data: C19Data, images: dict[str, torch.Tensor], config: C19Co
     Args:
         test_folds: the folds held out in turn (default: every fold present); each is tested
             against a model trained on all other folds present.
-        seeds: the seeds (default ``[config.seed]``).
-    """
-    from tqdm.auto import tqdm
+        seeds: the seeds (default ``[config.seed]``), run by :func:`audiolib.trials.over_seeds`.
 
+    Returns:
+        One :class:`~audiolib.trials.Trial` per (seed, fold, method, mixup), ids ``dataset, seed,
+        fold, method, mixup, n_train, n_test, train_folds`` (:func:`audiolib.trials.tidy` makes
+        the table); with ``range_test="once"`` every trial's ``extra["range_tests"]`` also holds
+        the tests its rates came from (method ``"any"``).
+    """
     unknown = sorted((set(methods) | set(mixup_methods)) - set(METHODS))
     if unknown:
         raise ValueError(f"C19: methods {unknown} unknown; allowed: {', '.join(METHODS)}")
-    present = data.folds_present
-    if len(present) < 2:
-        raise ValueError(f"C19: {data.name} has clips in {len(present)} fold(s) here ({present}); "
-                         "cross-validation needs at least 2")
-    test_folds = present if test_folds is None else [int(f) for f in test_folds]
-    absent = sorted(set(test_folds) - set(present))
-    if absent:
-        raise ValueError(f"C19: test folds {absent} have no clips in {data.name} here; folds present: {present}")
-    seeds = [int(config.seed)] if seeds is None else [int(s) for s in seeds]
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"C19: seeds must be a non-empty list of ints >= 0, got {seeds}")
-    start = time.time()
+    folds = folds_of(data)
+    splits = fold_splits(folds, None if test_folds is None else [int(f) for f in test_folds])
+    present = sorted(set(folds.tolist()))
     runs = [(m, False) for m in methods] + [(m, True) for m in mixup_methods]
-    lrs, tests = None, []
+    lrs, once = None, []
     if config.lr_policy == "range_test" and config.range_test == "once":
-        first_train = np.flatnonzero(data.folds != test_folds[0])
+        fold, first_train, _ = splits[0]
         lrs, once = choose_lrs(data, images, first_train, list(dict.fromkeys(m for m, _ in runs)), config)
-        tests += [{"dataset": data.name, "fold": test_folds[0], "method": "any", **t} for t in once]
-    rows, histories, schedules = [], [], []
-    bar = tqdm(total=len(seeds) * len(test_folds) * len(runs), desc=f"C19 {data.name}", disable=not progress,
-               leave=False)
-    for seed in seeds:
-        cfg = replace(config, seed=seed)
-        for fold in test_folds:
-            test_idx = np.flatnonzero(data.folds == fold)
-            train_idx = np.flatnonzero(data.folds != fold)
-            train_folds = ",".join(str(f) for f in present if f != fold)
+        once = [{"dataset": data.name, "fold": fold, "method": "any", **t} for t in once]
+    seeds = [config.seed] if seeds is None else list(seeds)
+    bar = tqdm(total=len(seeds) * len(splits) * len(runs), desc=f"C19 {data.name}", disable=not progress, leave=False)
+
+    def one_seed(seed: int) -> list[Trial]:
+        out = []
+        for fold, train_idx, test_idx in splits:
+            common = {"dataset": data.name, "seed": seed, "fold": int(fold)}
+            size = {"n_train": len(train_idx), "n_test": len(test_idx),
+                    "train_folds": ",".join(str(f) for f in present if f != fold)}
             for method, mixup in runs:
-                run = train_method(data, images, train_idx, test_idx, method, cfg, fold=fold, mixup=mixup, lrs=lrs)
-                common = {"dataset": data.name, "seed": seed, "fold": fold, "method": method, "mixup": mixup,
-                          "n_train": len(train_idx), "n_test": len(test_idx), "train_folds": train_folds}
-                rows += [{**common, "metric": "accuracy", "value": run.accuracy},
-                         {**common, "metric": "accuracy_last_epoch", "value": run.accuracy_last_epoch},
-                         {**common, "metric": "train_seconds", "value": run.train_seconds}]
-                histories.append(run.history.assign(dataset=data.name, seed=seed, fold=fold, method=method,
-                                                    mixup=mixup))
-                for s, (name, st) in enumerate(run.stages):
-                    schedules.append({"dataset": data.name, "seed": seed, "fold": fold, "method": method,
-                                      "mixup": mixup, "stage": s + 1, "rate": name, "resolution": st.tag,
-                                      "shape": "x".join(map(str, RESOLUTIONS[st.tag].shape)), "epochs": st.epochs,
-                                      "lr_last_layer": st.max_lr, "lr_other_layers": st.max_lr * st.body_lr_factor})
-                tests += [{"dataset": data.name, "fold": fold, "method": method, **t} for t in run.range_tests]
+                trial = train_method(data, images, train_idx, test_idx, method, replace(config, seed=seed),
+                                     fold=fold, mixup=mixup, lrs=lrs,
+                                     ids={**common, "method": method, "mixup": mixup, **size})
+                trial.extra["range_tests"] = once + trial.extra["range_tests"]
+                out.append(trial)
                 bar.update(1)
+        return out
+
+    trials = over_seeds(seeds, one_seed)
     bar.close()
-    return CVResult(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), pd.DataFrame(schedules), tests,
-                    list(test_folds), present, time.time() - start, seeds)
+    return trials
+
+
+def schedules(trials: list[Trial]) -> pd.DataFrame:
+    """One row per (trial, stage): the trial's ids, ``stage`` (from 1), ``rate`` (Table 1's name),
+    ``resolution``, ``shape``, ``epochs``, ``lr_last_layer``, ``lr_other_layers``, ``steps_per_epoch``."""
+    keys = ("dataset", "seed", "fold", "method", "mixup")
+    return pd.DataFrame([{**{k: t.ids[k] for k in keys}, "stage": s + 1, "rate": name, "resolution": st.tag,
+                          "shape": "x".join(map(str, RESOLUTIONS[st.tag].shape)), "epochs": st.epochs,
+                          "lr_last_layer": st.max_lr, "lr_other_layers": st.max_lr * st.body_lr_factor,
+                          "steps_per_epoch": t.extra["steps_per_epoch"]}
+                         for t in trials for s, (name, st) in enumerate(t.extra["stages"])])
+
+
+def range_tests(trials: list[Trial]) -> list[dict]:
+    """Every range test the trials ran or took their rates from, once each, in order."""
+    return list({id(t["test"]): t for trial in trials for t in trial.extra["range_tests"]}.values())
