@@ -131,7 +131,11 @@ def _files_digest(clips) -> str:
 
 
 def _loader_digest(loader) -> str:
-    """Name and source digest of the code that produces a clip's audio (e.g. a synthetic generator)."""
+    """Name and source digest of the code that produces a clip's audio (e.g. a synthetic generator).
+
+    A loader that wraps another (an attribute ``loader``, as a preprocessing step around a
+    dataset's file loader) adds the inner one's digest, so that a change to either is a new key.
+    """
     import inspect
 
     target = loader if inspect.isfunction(loader) or inspect.ismethod(loader) else type(loader)
@@ -140,7 +144,9 @@ def _loader_digest(loader) -> str:
         source = Path(inspect.getsourcefile(target) or "").read_bytes()
     except (TypeError, OSError):
         source = b""
-    return f"{name}:{hashlib.sha256(source).hexdigest()[:16]}"
+    digest = f"{name}:{hashlib.sha256(source).hexdigest()[:16]}"
+    inner = getattr(loader, "loader", None)
+    return digest if inner is None or inner is loader else f"{digest}|inner:{_loader_digest(inner)}"
 
 
 def key_parts(clips, config, *, pad_short: bool = True, dtype: str = "float32") -> dict[str, Any]:

@@ -24,7 +24,7 @@ from torch import nn
 from . import distributed as _dist
 
 __all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "torch_threads", "cpu_has_bf16",
-           "CpuSpeed", "unwrap"]
+           "CpuSpeed", "unwrap", "feature_workers"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -75,6 +75,20 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def feature_workers(cpus: int | None = None) -> int:
+    """Feature processes for a machine of ``cpus`` cores (default this one's): none up to 4 cores
+    (decoding in the main process is then as fast and spares the training its cores), else up to 8,
+    leaving 2 cores free.
+
+    >>> feature_workers(2), feature_workers(16), feature_workers(64)
+    (0, 8, 8)
+    """
+    import os
+
+    cpus = cpus or os.cpu_count() or 1
+    return 0 if cpus <= 4 else min(8, cpus - 2)
 
 
 def cpu_has_bf16() -> bool:

@@ -278,3 +278,24 @@ def test_bad_inputs(tmp_path, root):
     cache.remove_cache(path)
     assert not path.exists()
     assert cache.cache_root() == paths.data_root() / "features"
+
+
+def test_a_wrapping_loader_keys_the_inner_loader_too():
+    from audiolib.cache import _loader_digest
+
+    class Wrapper:
+        def __init__(self, loader):
+            self.loader = loader
+
+        def __call__(self, row):
+            return self.loader(row)
+
+    def read_a(row):
+        return row
+
+    def read_b(row):
+        return row
+
+    assert _loader_digest(Wrapper(read_a)) != _loader_digest(Wrapper(read_b))
+    assert _loader_digest(Wrapper(read_a)).split("|inner:")[0] == _loader_digest(Wrapper(read_b)).split("|inner:")[0]
+    assert "|inner:" not in _loader_digest(read_a)        # a plain loader's key is as before

@@ -9,13 +9,13 @@ paper, the mixup table, the range-test rows, ours beside the paper's, and the ru
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import pandas as pd
 
 from audiolib import reference
 from audiolib.data import ClipSet
+from audiolib.runtime import feature_workers
 from audiolib.trials import Trial, tidy
 
 from . import paper
@@ -47,7 +47,7 @@ def run_all(datasets: list[ClipSet], config: C19Config, *, methods=METHODS, mixu
     ``mixup_methods`` run again with mixup on the datasets named in ``mixup_datasets`` (default: all).
     Features are computed in up to 8 processes on a machine of more than 4 cores, else in this one.
     """
-    workers = 0 if (os.cpu_count() or 1) <= 4 else min(8, (os.cpu_count() or 1) - 2)
+    workers = feature_workers()
     trials, timings = [], {}
     for data in datasets:
         t0 = time.perf_counter()
