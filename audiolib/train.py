@@ -61,7 +61,7 @@ def speed_switches(profile: str, device: str | torch.device | None = "auto", *,
     On the CPU, ``compile`` stays off, and ``amp`` (bf16 autocast) with ``channels_last`` are
     turned on for a network of channel ``width`` >= ``min_width`` when the CPU has native bf16
     (AVX-512 BF16 or AMX in ``/proc/cpuinfo``), in every profile. Measured on this machine's CPU
-    (AVX-512 BF16) with ``audiolib.h17.speed.train_speed`` (batch 32, training steps, ex/s of
+    (AVX-512 BF16) with ``python -m benchmarks cpu-speed`` (batch 32, training steps, ex/s of
     bf16 + channels_last over float32 NCHW): ResNet-50 audio at width 0.25, 2 threads, 171 vs 92
     ex/s (1.86x); at width 0.0625, 1 thread, 1.44-1.64x (channels_last alone 0.73-0.91x: slower,
     so the two go together); AlexNet at 0.0625 1.03-1.80x; Inception-V3 at 0.0625 1.60-1.86x.

@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "frontend": "benchmarks.frontend:main",
     "training": "benchmarks.training:main",
     "featurize": "benchmarks.featurize:main",
+    "cpu-speed": "benchmarks.cpu_speed:main",
 }
 
 

@@ -7,7 +7,6 @@
 - :mod:`.plots`: the figures (Fig. 2, frame-wise outputs, is :func:`audiolib.tagging.plot_framewise`).
 - :mod:`.paper`: the paper's own numbers, quoted exactly, to set beside ours.
 - :mod:`.claims`: the paper's claims and the per-replicate effects that judge them.
-- :mod:`.speed`: training throughput with and without bf16 autocast + channels_last on the CPU.
 
 Results are :class:`audiolib.trials.Trial` s; frame-wise tagging and tagger checkpoints are
 :mod:`audiolib.tagging`.

@@ -1,10 +1,12 @@
-"""Training throughput of the H17 networks on this machine, with and without the CPU speed switches.
+"""CPU training speed switches side by side: float32 against bf16 autocast (+ channels_last).
 
-:func:`train_speed` times forward + backward + Adam steps of one network on random 96x64 patches;
-:func:`speed_table` compares float32 with bf16 autocast + channels_last side by side. The measured
-choice lives in :func:`audiolib.train.speed_switches`.
+``python -m benchmarks cpu-speed [--models a,b] [--widths 0.0625,0.25] [--batch 32] [--steps 10]
+[--warmup 2] [--threads N]``
 
->>> speed_table(["resnet50_audio"], widths=[0.0625], steps=2, warmup=1)   # doctest: +SKIP
+For each registered 96x64 model and width it times forward + backward + Adam steps on random
+patches three ways in one run (float32 NCHW, bf16 autocast, bf16 autocast + channels_last,
+through :class:`audiolib.runtime.CpuSpeed`) and prints examples/s and the ratios to float32.
+The choice this measures lives in :func:`audiolib.train.speed_switches`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..models import create_model
-from ..runtime import CpuSpeed, torch_threads
+from audiolib.models import create_model
+from audiolib.runtime import CpuSpeed, torch_threads
 
 
 def train_speed(name: str, *, width: float, batch_size: int = 32, amp: bool = False, channels_last: bool = False,
@@ -57,3 +59,20 @@ def speed_table(models: Sequence[str], widths: Sequence[float], *, batch_size: i
     return pd.DataFrame(rows)
 
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks cpu-speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="alexnet_audio,inception_v3_audio,resnet50_audio")
+    parser.add_argument("--widths", default="0.0625,0.25")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    table = speed_table(args.models.split(","), [float(w) for w in args.widths.split(",")], batch_size=args.batch,
+                        steps=args.steps, warmup=args.warmup, threads=args.threads)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
