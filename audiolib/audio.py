@@ -14,6 +14,7 @@ worse, being silently replaced by silence.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torchaudio
 
 __all__ = ["AudioError", "AudioInfo", "load_audio", "resample", "info", "AUDIO_EXTENSIONS"]
 
@@ -151,22 +152,33 @@ def load_audio(
     return waveform.contiguous(), sr
 
 
+@functools.lru_cache(maxsize=32)
+def _resampler(orig: int, new: int, device: torch.device, dtype: torch.dtype) -> torchaudio.transforms.Resample:
+    # The kernel is built in float64 and then cast: torchaudio builds it in the input's dtype,
+    # and a float32-built kernel alone costs ~1e-5 relative error (float64-built: ~2e-7).
+    with torch.inference_mode(False), torch.no_grad():
+        return torchaudio.transforms.Resample(orig, new, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
 def resample(waveform: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Band-limited resampling along the last axis (``torchaudio.functional.resample``).
+    """Band-limited resampling along the last axis: the one resampler of the library.
+
+    ``torchaudio.functional.resample``'s windowed-sinc filter (its defaults), with the kernel
+    built in float64 and cached per (rates, device, dtype).
 
     Args:
         waveform: ``Tensor[..., time]`` (or a NumPy array), float, on any device.
         orig_sr, new_sr: rates in Hz, positive integers.
 
     Returns:
-        ``Tensor[..., round(time * new_sr / orig_sr)]``, same device and dtype (float32 for
+        ``Tensor[..., ceil(time * new_sr / orig_sr)]``, same device and dtype (float32 for
         integer input); the input itself when the rates are equal.
 
     >>> resample(torch.zeros(2, 8000), 8000, 16000).shape
     torch.Size([2, 16000])
     """
     for name, value in (("orig_sr", orig_sr), ("new_sr", new_sr)):
-        if int(value) != value or int(value) <= 0:
+        if isinstance(value, bool) or int(value) != value or int(value) <= 0:
             raise ValueError(f"resample: {name} must be a positive integer, got {value!r}")
     if not isinstance(waveform, torch.Tensor):
         waveform = torch.as_tensor(np.asarray(waveform))
@@ -174,7 +186,7 @@ def resample(waveform: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
         waveform = waveform.float()
     if int(orig_sr) == int(new_sr):
         return waveform
-    return AF.resample(waveform, int(orig_sr), int(new_sr))
+    return _resampler(int(orig_sr), int(new_sr), waveform.device, waveform.dtype)(waveform)
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,9 +30,9 @@ import math
 from typing import NamedTuple
 
 import torch
-import torchaudio
 from torch import Tensor
 
+from ..audio import resample
 from .config import LogMelConfig, PRESETS, get_config
 
 #: Frames per tile of the CPU STFT loop (all clips of the batch together): small enough for the
@@ -434,35 +434,8 @@ def cached_parts(config: LogMelConfig, device: torch.device, dtype: torch.dtype)
         return build_parts(config, device, dtype)
 
 
-@functools.lru_cache(maxsize=32)
-def _resampler(orig: int, new: int, device: torch.device, dtype: torch.dtype) -> torchaudio.transforms.Resample:
-    # The kernel is built in float64 and then cast: torchaudio builds it in the input's dtype,
-    # and a float32-built kernel alone costs ~1e-5 relative error (float64-built: ~2e-7).
-    with torch.inference_mode(False), torch.no_grad():
-        return torchaudio.transforms.Resample(orig, new, dtype=torch.float64).to(device=device, dtype=dtype)
-
-
-def resample(waveform: Tensor, orig_freq: int, new_freq: int) -> Tensor:
-    """``torchaudio.functional.resample`` (windowed sinc, its defaults) of ``waveform [..., time]``,
-    with the kernel built in float64 and cached per (rates, device, dtype).
-
-    >>> import torch
-    >>> resample(torch.zeros(2, 44100), 44100, 16000).shape
-    torch.Size([2, 16000])
-    """
-    waveform = _as_waveform(waveform)
-    orig_freq = _check_sample_rate(orig_freq, "orig_freq")
-    new_freq = _check_sample_rate(new_freq, "new_freq")
-    if orig_freq == new_freq:
-        return waveform
-    return _resampler(orig_freq, new_freq, waveform.device, waveform.dtype)(waveform)
-
-
 def _resample(waveform: Tensor, sample_rate, config: LogMelConfig) -> Tensor:
-    sample_rate = _check_sample_rate(sample_rate)
-    if sample_rate == config.sample_rate:
-        return waveform
-    return _resampler(sample_rate, config.sample_rate, waveform.device, waveform.dtype)(waveform)
+    return resample(waveform, _check_sample_rate(sample_rate), config.sample_rate)
 
 
 def _log_mel(waveform: Tensor, config: LogMelConfig, parts: _Parts) -> Tensor:
@@ -492,7 +465,7 @@ def log_mel(waveform: Tensor, sample_rate: int, config: LogMelConfig | str | Non
         waveform: float32/float64 tensor (half precision is computed in float32), any device;
             the result has its device and dtype.
         sample_rate: rate of ``waveform``; resampled to ``config.sample_rate`` when different
-            (:func:`resample`: ``torchaudio.functional.resample``'s filter, float64 kernel).
+            (:func:`audiolib.audio.resample`: ``torchaudio.functional.resample``'s filter, float64 kernel).
         config: a :class:`LogMelConfig`, a preset name, or ``None`` for ``"vggish"``.
 
     Frames: ``config.num_frames(time)`` (0 when shorter than one window with ``center=False``).
