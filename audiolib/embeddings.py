@@ -203,15 +203,6 @@ def embed_patches(model: nn.Module, patches, *, batch_size: int = 256,
     return predict(model, patches, batch_size=batch_size, device=device, embeddings=True)
 
 
-def _display_names(clips) -> tuple[list[str], list[str]]:
-    """``(codes, names)`` of a ClipSet's classes (names from its taxonomy when it has one)."""
-    codes = [str(c) for c in clips.classes]
-    tax = clips.taxonomy
-    if tax is None:
-        return codes, codes
-    return codes, [tax.fine.get(c) or tax.coarse.get(c) or c for c in codes]
-
-
 def embed_clipset(model: nn.Module, clips, *, frames: int = 10, pca: PCAParams | None = None,
                   fit_rows: Sequence[int] | np.ndarray | None = None, feature_config: Any = "vggish",
                   patches=None, batch_size: int = 256, device: str | torch.device | None = "auto",
@@ -250,7 +241,7 @@ def embed_clipset(model: nn.Module, clips, *, frames: int = 10, pca: PCAParams |
         pca = fit_pca(fit)
     quantised = postprocess(raw, pca)
     x, n_frames = frames_per_clip(quantised, clip_index, patches.n_clips, frames)
-    codes, names = _display_names(clips)
+    codes, names = [str(c) for c in clips.classes], clips.class_names()
     manifest = clips.manifest
     folds = manifest["fold"].to_numpy() if "fold" in manifest else (
         manifest["split"].to_numpy() if "split" in manifest else None)

@@ -115,6 +115,11 @@ class ClipSet:
             description=self.description,
         )
 
+    def class_names(self) -> list[str]:
+        """Readable names of :attr:`classes`, in order: the taxonomy's (fine, else coarse), else the codes."""
+        tax = self.taxonomy
+        return [str((tax.fine.get(c) or tax.coarse.get(c) or c) if tax is not None else c) for c in self.classes]
+
     def fingerprint(self) -> str:
         """A short hash of the manifest (ids, paths, labels, folds) and vocabulary."""
         cols = [c for c in ("clip_id", "path", "labels", "fold", "split") if c in self.manifest]

@@ -21,7 +21,6 @@ from .claims import CLAIMS, findings
 from .data import (
     H17Data,
     balanced_eval_rows,
-    class_names,
     coarse_targets,
     label_subset_sizes,
     most_frequent_classes,
@@ -65,7 +64,7 @@ from .transfer import (
 
 __all__ = [
     "ARCHITECTURES", "CLAIMS", "Embedders", "Features", "H17Data", "METRICS", "SmallSet", "balanced_eval_rows",
-    "best_of", "claims", "class_names", "coarse_targets", "complexity_table", "embedding_patchset",
+    "best_of", "claims", "coarse_targets", "complexity_table", "embedding_patchset",
     "embedding_transfer", "evaluate_clips", "findings", "label_eval_set", "label_set_experiment",
     "label_subset_sizes", "label_subsets", "most_frequent_classes", "nested_subsets", "paper", "per_class_runs",
     "per_class_table", "plots", "prepare_corpus", "real_small_set", "recording", "repatch", "split_corpus",

@@ -53,7 +53,7 @@ class H17Data:
 
     @property
     def class_names(self) -> list[str]:
-        return class_names(self.clips)
+        return self.clips.class_names()
 
     @property
     def train_prior(self) -> np.ndarray:
@@ -67,12 +67,6 @@ class H17Data:
                 f"(split 'train'); balanced evaluation set: {len(self.eval_rows)} clips from the 'validate' and "
                 f"'test' splits, target {self.eval_per_class} per class (positives per class "
                 f"{int(counts.min())}-{int(counts.max())})")
-
-
-def class_names(clips: ClipSet) -> list[str]:
-    """Readable class names (the taxonomy's, else the codes)."""
-    tax = clips.taxonomy
-    return [(tax.fine.get(c) or tax.coarse.get(c) or c) if tax is not None else str(c) for c in clips.classes]
 
 
 def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:

@@ -167,9 +167,7 @@ def _embed(model: nn.Module, clips, *, config, pca, fit_rows, device, out_dir, n
         pca = fit_pca(raw[mask[clip_index]])
     x, n_frames = frames_per_clip(postprocess(raw, pca), clip_index, patches.n_clips, 10)
     manifest = clips.manifest
-    codes = [str(c) for c in clips.classes]
-    tax = clips.taxonomy
-    names = codes if tax is None else [tax.fine.get(c) or tax.coarse.get(c) or c for c in codes]
+    codes, names = [str(c) for c in clips.classes], clips.class_names()
     folds = manifest["fold"].to_numpy() if "fold" in manifest else (
         manifest["split"].to_numpy() if "split" in manifest else None)
     data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), names, codes, n_frames,
