@@ -17,24 +17,21 @@ scoring), :mod:`.hierarchical`, :mod:`.experiment` (end to end, submission files
 """
 
 from audiolib.t19 import claims, paper
-from audiolib.t19.baseline import BASELINES, train_baseline
+from audiolib.t19.baseline import train_baseline
 from audiolib.t19.claims import CLAIMS, findings
 from audiolib.t19.experiment import (
-    LABELS,
     METRICS,
     TIMES,
     VARIANTS,
-    WEIGHT_ROOTS,
-    evaluate_submission,
     load_corpus,
     results_table,
     run_seeds,
     run_variants,
     scale_text,
 )
-from audiolib.t19.hierarchical import branch_scores, branch_targets, combine_hierarchical, train_branches
-from audiolib.t19.inputs import T19Inputs, add_embeddings, extract_inputs, input_clips
-from audiolib.t19.labels import class_weights, clip_targets, n_outputs, output_targets, split_outputs, truth_frame
+from audiolib.t19.hierarchical import branch_targets, combine_hierarchical
+from audiolib.t19.inputs import T19Inputs, add_embeddings, extract_inputs
+from audiolib.t19.labels import class_weights, clip_targets, n_outputs, output_targets, split_outputs
 from audiolib.t19.plots import plot_tables
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import beside_paper, sonyc_label_statistics, tables_3_4
@@ -42,11 +39,10 @@ from audiolib.t19.variants import T19Config, checkpoint_scores, official_metrics
 from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding, vggish_branch, yamnet_available
 
 __all__ = [
-    "BASELINES", "CLAIMS", "LABELS", "METRICS", "TIMES", "VARIANTS", "WEIGHT_ROOTS", "T19Config", "T19Inputs",
-    "WarmRestartPlateau", "add_embeddings", "beside_paper", "branch_scores", "branch_targets", "checkpoint_scores",
-    "claims", "class_weights", "clip_targets", "combine_hierarchical", "embedding_branch", "evaluate_submission",
-    "extract_inputs", "findings", "input_clips", "load_corpus", "n_outputs", "official_metrics", "output_targets",
-    "paper", "plot_tables", "resolve_embedding", "results_table", "run_seeds", "run_variants", "scale_text",
-    "sonyc_label_statistics", "split_outputs", "tables_3_4", "train_baseline", "train_branches", "train_model",
-    "truth_frame", "vggish_branch", "yamnet_available",
+    "CLAIMS", "METRICS", "TIMES", "VARIANTS", "T19Config", "T19Inputs", "WarmRestartPlateau", "add_embeddings",
+    "beside_paper", "branch_targets", "checkpoint_scores", "claims", "class_weights", "clip_targets",
+    "combine_hierarchical", "embedding_branch", "extract_inputs", "findings", "load_corpus", "n_outputs",
+    "official_metrics", "output_targets", "paper", "plot_tables", "resolve_embedding", "results_table", "run_seeds",
+    "run_variants", "scale_text", "sonyc_label_statistics", "split_outputs", "tables_3_4", "train_baseline",
+    "train_model", "vggish_branch", "yamnet_available",
 ]

@@ -32,15 +32,7 @@ from audiolib.t19.inputs import T19Inputs
 from audiolib.t19.labels import output_targets
 from audiolib.trials import Trial
 
-__all__ = ["BASELINES", "train_baseline"]
-
-#: variant -> (output layout, description)
-BASELINES = {
-    "baseline_fine": ("fine", "task baseline, fine-level: frame-wise logistic regression on standardised embedding "
-                              "frames (L2 1e-5), coarse = max of fine"),
-    "baseline_coarse": ("coarse", "task baseline, coarse-level: frame-wise logistic regression on standardised "
-                                  "embedding frames (L2 1e-5)"),
-}
+__all__ = ["train_baseline"]
 
 
 def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,20 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from audiolib.data import load_dataset
 from audiolib.data.base import ClipSet
 from audiolib.metrics import sonyc_ust_metrics, write_submission_csv
-from audiolib.t19.baseline import BASELINES, train_baseline
+from audiolib.t19.baseline import train_baseline
 from audiolib.t19.hierarchical import branch_scores, combine_hierarchical, train_branches
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.labels import split_outputs, truth_frame
+from audiolib.t19.labels import split_outputs, submission_frame
 from audiolib.t19.variants import T19Config, checkpoint_scores, train_model
 from audiolib.trials import Trial, over_seeds
 
-__all__ = ["LABELS", "VARIANTS", "WEIGHT_ROOTS", "METRICS", "TIMES", "load_corpus", "evaluate_submission",
-           "run_variants", "run_seeds", "results_table", "scale_text"]
+__all__ = ["LABELS", "VARIANTS", "WEIGHT_ROOTS", "METRICS", "TIMES", "load_corpus", "run_variants", "run_seeds",
+           "results_table", "scale_text"]
 
 #: How the tables name a corpus (another dataset of :func:`audiolib.data.list_datasets` is named by its name).
 LABELS = {
@@ -44,8 +43,10 @@ VARIANTS = {
                                           "fine models trained on their category's clips"),
     "hierarchical_all_data": ("t19_fusion", "all", "hierarchical, fine models trained on all clips with a "
                                                    "'not this category' output (the report's proposed improvement)"),
-    "baseline_fine": ("baseline", "fine", BASELINES["baseline_fine"][1]),
-    "baseline_coarse": ("baseline", "coarse", BASELINES["baseline_coarse"][1]),
+    "baseline_fine": ("baseline", "fine", "task baseline, fine-level: frame-wise logistic regression on standardised "
+                                          "embedding frames (L2 1e-5), coarse = max of fine"),
+    "baseline_coarse": ("baseline", "coarse", "task baseline, coarse-level: frame-wise logistic regression on "
+                                              "standardised embedding frames (L2 1e-5)"),
 }
 #: class-weight root of the weighting variants (``None``: unweighted; 1: full negatives / positives).
 WEIGHT_ROOTS = {"fusion_37_unweighted": None, "fusion_37_full_weights": 1.0}
@@ -73,12 +74,6 @@ def load_corpus(name: str, **kwargs) -> ClipSet:
     return clips
 
 
-def evaluate_submission(path, truth: pd.DataFrame, taxonomy) -> dict[str, dict]:
-    """Official DCASE 2019 Task 5 metrics of a submission CSV against ``truth``, per level."""
-    predictions = pd.read_csv(path)
-    return {level: sonyc_ust_metrics(truth, predictions, taxonomy, level) for level in ("fine", "coarse")}
-
-
 def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict[str, Trial]) -> tuple[Trial, dict, str]:
     """``(trial, {checkpoint: (fine, coarse)} scores of rows, description)`` of one variant."""
     model, outputs, description = VARIANTS[variant]
@@ -86,17 +81,13 @@ def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: di
         trial = train_baseline(inputs, outputs, rows=rows, seed=config.seed)
         return trial, {"best val loss": split_outputs(trial.scores, outputs, inputs.taxonomy)}, description
     if variant.startswith("hierarchical"):
-        branches, skipped = train_branches(inputs, config, all_data=variant.endswith("all_data"), model=model)
+        trial = train_branches(inputs, config, all_data=variant.endswith("all_data"), model=model)
         name, (fallback, coarse) = next(iter(checkpoint_scores(trained["fusion_37"], inputs, rows, config.device,
                                                                 only=("best coarse", "final")).items()))
-        fine = combine_hierarchical(coarse, fallback, branch_scores(branches, inputs, rows, config.device),
+        fine = combine_hierarchical(coarse, fallback, branch_scores(trial, inputs, rows, config.device),
                                     inputs.taxonomy, config.threshold)
-        if skipped:
-            description += f"; no fine model for {', '.join(f'{c} ({r})' for c, r in skipped.items())}"
-        trial = Trial({}, nn.ModuleDict({code: b.model for code, b in branches.items()}),
-                      {"train_seconds": sum(b.metrics["train_seconds"] for b in branches.values())},
-                      extra={"stages": branches, "skipped": skipped,
-                             "n_train": int(sum(b.extra["n_train"] for b in branches.values()))})
+        if trial.extra["skipped"]:
+            description += f"; no fine model for {', '.join(f'{c} ({r})' for c, r in trial.extra['skipped'].items())}"
         return trial, {name: (fine, coarse)}, description
     trial = train_model(inputs, model, outputs,
                         replace(config, weight_root=WEIGHT_ROOTS[variant]) if variant in WEIGHT_ROOTS else config)
@@ -129,10 +120,10 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
                                + list(variants)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    split = "test" if "test" in inputs.splits() else "validate"
+    split = "test" if (inputs.split == "test").any() else "validate"
     rows = inputs.rows(split, originals_only=True)
     ids = [inputs.clip_ids[i] for i in rows]
-    truth = truth_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy)
+    truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
     trained, trials = {}, []
     for variant in order:
         start = time.perf_counter()
@@ -140,11 +131,13 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
         levels = ("coarse",) if variant == "baseline_coarse" else ("fine", "coarse")
         scored = []
         for checkpoint, (fine, coarse) in by_checkpoint.items():
-            path = write_submission_csv(out_dir / f"{inputs.name}_seed{config.seed}_{variant}_{checkpoint.replace(' ', '_')}.csv",
-                                        ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
-            scores = evaluate_submission(path, truth, inputs.taxonomy)
-            scored += [{"checkpoint": checkpoint, "level": level, "metric": metric, "value": float(scores[level][metric]),
-                        "submission": path.name} for level in levels for metric in METRICS]
+            name = f"{inputs.name}_seed{config.seed}_{variant}_{checkpoint.replace(' ', '_')}.csv"
+            path = write_submission_csv(out_dir / name, ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
+            submission = pd.read_csv(path)  # scored as read back from the file
+            for level in levels:
+                official = sonyc_ust_metrics(truth, submission, inputs.taxonomy, level)
+                scored += [{"checkpoint": checkpoint, "level": level, "metric": metric, "value": float(official[metric]),
+                            "submission": name} for metric in METRICS]
         trial.ids = {"dataset": LABELS.get(inputs.name, inputs.name), "corpus": inputs.name, "variant": variant,
                      "description": description, "seed": config.seed, "split": split, "n_eval_clips": len(rows),
                      "n_train_rows": trial.extra["n_train"], "embedding": embedding, "embedding_trained_on": trained_on}
@@ -164,14 +157,12 @@ def results_table(trials) -> pd.DataFrame:
     return pd.DataFrame(rows + [row for t in trials for row in t.rows() if row["metric"] in TIMES])
 
 
-def run_seeds(inputs: dict[str, T19Inputs], variants, config: T19Config, seeds, out_dir, *, embedding: str = "",
-              trained_on: str = "", log=print) -> pd.DataFrame:
-    """:func:`results_table` of :func:`run_variants` for every corpus of ``inputs`` and every seed of
-    ``seeds`` (arms share corpus, splits and embeddings; the seed sets initialisation, batch order
-    and dropout)."""
+def run_seeds(inputs: dict[str, T19Inputs], variants, config: T19Config, seeds, out_dir, **kwargs) -> pd.DataFrame:
+    """:func:`results_table` of :func:`run_variants` (``kwargs``: its keywords) for every corpus of
+    ``inputs`` and every seed of ``seeds`` (arms share corpus, splits and embeddings; the seed sets
+    initialisation, batch order and dropout)."""
     def one_seed(item: T19Inputs):
-        return lambda seed: run_variants(item, variants, replace(config, seed=seed), out_dir, embedding=embedding,
-                                         trained_on=trained_on, log=log)
+        return lambda seed: run_variants(item, variants, replace(config, seed=seed), out_dir, **kwargs)
 
     return results_table([t for item in inputs.values() for t in over_seeds(seeds, one_seed(item))])
 

@@ -19,6 +19,7 @@ learn what is not their category; only the fine outputs are used at inference.
 from __future__ import annotations
 
 import numpy as np
+from torch import nn
 
 from audiolib.data.base import Taxonomy
 from audiolib.metrics import micro_average_precision
@@ -56,14 +57,15 @@ def branch_targets(inputs: T19Inputs, rows, code: str, *, all_data: bool) -> tup
     return used, targets.astype(np.float32)
 
 
-def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, model: str = "t19_fusion"
-                   ) -> tuple[dict[str, Trial], dict[str, str]]:
+def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, model: str = "t19_fusion") -> Trial:
     """Fine models for every category of :func:`branch_categories` that has training positives.
 
+    Each model keeps its best weights by validation loss (the authors' branch models were selected
+    on validation loss), on the validation rows chosen the same way.
+
     Returns:
-        ``(trials {code: Trial}, skipped {code: reason})``. Each model keeps its best weights
-        by validation loss (the authors' branch models were selected on validation loss), on
-        the validation rows chosen the same way.
+        One trial of stages: ``extra["stages"]`` ``{code: Trial}`` (:func:`~audiolib.t19.variants.train_model`),
+        ``extra["skipped"]`` ``{code: reason}``, ``extra["n_train"]``; metric ``train_seconds``, summed.
     """
     trials, skipped = {}, {}
     train_all, val_all = inputs.rows("train"), inputs.rows("validate", originals_only=True)
@@ -86,13 +88,16 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, mode
         trials[code] = train_model(inputs, model, "fine", config, train_rows=rows, val_rows=val_rows, targets=targets,
                                    val_targets=val_targets, monitors=("neg_val_loss",), evaluate=evaluate,
                                    epochs=config.fine_epochs, seed_offset=101 + k, ids={"branch": code})
-    return trials, skipped
+    return Trial({}, nn.ModuleDict({code: t.model for code, t in trials.items()}),
+                 {"train_seconds": sum(t.metrics["train_seconds"] for t in trials.values())},
+                 extra={"stages": trials, "skipped": skipped, "n_train": int(sum(t.extra["n_train"] for t in trials.values()))})
 
 
-def branch_scores(branches: dict[str, Trial], inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
-    """Fine scores ``{code: [n, k]}`` of each fine model on ``rows`` (best validation-loss weights)."""
+def branch_scores(hierarchy: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
+    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows`` (best
+    validation-loss weights)."""
     out = {}
-    for code, trial in branches.items():
+    for code, trial in hierarchy.extra["stages"].items():
         state = trial.extra["states"].get("neg_val_loss") or trial.model.state_dict()
         out[code] = scores_at(trial, inputs, rows, {code: state}, device)[code][:, :len(inputs.taxonomy.fine_of(code))]
     return out

@@ -83,9 +83,6 @@ class T19Inputs:
             keep &= self.copy == 0
         return np.flatnonzero(keep)
 
-    def splits(self) -> list[str]:
-        return [s for s in ("train", "validate", "test") if (self.split == s).any()]
-
 
 def fit_length(waveform: torch.Tensor, sample_rate: int, seconds: float = CLIP_SECONDS) -> torch.Tensor:
     """Zero-pad or cut ``[time]`` to exactly ``seconds`` (the CNN's 862 frames need 10 s).
@@ -142,7 +139,7 @@ def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolic
                    taxonomy=clips.taxonomy, description=description)
 
 
-def _cached(clips: ClipSet, config, transform=None, *, num_workers: int, progress: bool) -> torch.Tensor:
+def _cached(clips: ClipSet, config, transform=lambda x: x, *, num_workers: int, progress: bool) -> torch.Tensor:
     """``[n_clips, k, frames, mels]`` float16 patches of every clip (k per clip) from the feature cache.
 
     The entry is built on the first call and checked in full (every byte against its checksum)
@@ -155,8 +152,8 @@ def _cached(clips: ClipSet, config, transform=None, *, num_workers: int, progres
     if not torch.equal(data.clip_index, torch.arange(len(clips)).repeat_interleave(k)):
         raise ValueError(f"{clips.name}: clips gave different numbers of {config} patches; T19 needs "
                          f"{CLIP_SECONDS:g} s clips")
-    chunks = [data.read_rows(np.arange(s, min(s + 256, len(data)))) for s in range(0, len(data), 256)]
-    chunks = [(transform(c) if transform else c).to(torch.float16) for c in chunks]
+    chunks = [transform(data.read_rows(np.arange(s, min(s + 256, len(data))))).to(torch.float16)
+              for s in range(0, len(data), 256)]  # float32 only a chunk at a time
     return torch.cat(chunks).reshape(len(clips), k, *chunks[0].shape[1:])
 
 
@@ -165,16 +162,15 @@ def _db_re_max(spec: torch.Tensor) -> torch.Tensor:
     return (spec - spec.amax(dim=(1, 2), keepdim=True)).transpose(1, 2)
 
 
-def extract_inputs(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolicy | None = None, seed: int = 0,
-                   augment_splits=("train",), clip_seconds: float = CLIP_SECONDS, front_end: str = "vggish",
-                   num_workers: int = 0, progress: bool = False) -> T19Inputs:
+def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: int = 0, progress: bool = False,
+                   **copies) -> T19Inputs:
     """Log-mel spectrograms, pretrained-branch examples and targets of ``clips`` (plus augmented copies).
 
     Args:
         clips: a ClipSet with a taxonomy and a ``split`` column.
-        augment_copies, policy, seed, augment_splits, clip_seconds: as :func:`input_clips`.
         front_end: the pretrained branch's examples, ``"vggish"`` or ``"yamnet"``.
-        num_workers: processes computing features when the cache entry is built (0: this one).
+        num_workers: processes computing features when the cache entries are built (0: this one).
+        copies: ``augment_copies, policy, seed, augment_splits, clip_seconds`` of :func:`input_clips`.
     """
     if "split" not in clips.manifest:
         raise ValueError(f"dataset {clips.name!r} has no 'split' column; T19 needs train / validate (/ test)")
@@ -182,8 +178,7 @@ def extract_inputs(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPo
         raise ValueError(f"parameter front_end: must be one of {list(EXAMPLE_FRONT_ENDS)}, got {front_end!r}")
     fine, coarse = clip_targets(clips)
     fine_soft, coarse_soft = clip_targets(clips, soft=True)
-    rows = input_clips(clips, augment_copies=augment_copies, policy=policy, seed=seed, augment_splits=augment_splits,
-                       clip_seconds=clip_seconds)
+    rows = input_clips(clips, **copies)
     spec = _cached(rows, get_config(FEATURES), _db_re_max, num_workers=num_workers, progress=progress)[:, 0]
     examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end], num_workers=num_workers, progress=progress)
     index = rows.manifest["source_row"].to_numpy()

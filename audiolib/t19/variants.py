@@ -15,7 +15,7 @@ the schedule's best weights, best values and learning-rate events are in ``Trial
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from audiolib.models import accepts, create_model, list_models
 from audiolib.models.t19 import pack_inputs
 from audiolib.runtime import cpu_has_bf16, resolve_device
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.labels import class_weights, output_targets, predictions_frame, split_outputs, truth_frame
+from audiolib.t19.labels import class_weights, output_targets, split_outputs, submission_frame
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.train import TrainConfig, predict
 from audiolib.trials import Trial, run_trial
@@ -91,9 +91,6 @@ class T19Config:
     def use_bf16(self, device: torch.device) -> bool:
         return device.type == "cpu" and (self.precision == "bf16" or (self.precision == "auto" and cpu_has_bf16()))
 
-    def describe(self) -> dict:
-        return asdict(self)
-
 
 def takes_embeddings(model: str) -> bool:
     """Whether registered model ``model`` takes the pretrained embeddings (``t19_fusion``) as input."""
@@ -125,10 +122,6 @@ class PackedSet(Dataset):
         x = pack_inputs(spec, self.emb[rows]) if self.fusion else spec.unsqueeze(1)
         return x, self.targets[idx]
 
-    def __getitem__(self, i: int):
-        x, y = self.get_batch(torch.tensor([i]))
-        return x[0], y[0]
-
 
 def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, rows) -> dict[str, float]:
     """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth).
@@ -136,8 +129,8 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
     Keys: ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``.
     """
     ids = [inputs.clip_ids[i] for i in rows]
-    truth = truth_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy)
-    pred = predictions_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
+    truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
+    pred = submission_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
     out = {}
     for level in ("fine", "coarse"):
         m = sonyc_ust_metrics(truth, pred, inputs.taxonomy, level)

@@ -1,25 +1,21 @@
 """The pretrained-embedding branch: YAMNet (a real AudioSet-trained network), the official VGGish
 when its weights are supplied, else a VGGish trained here.
 
-``network="yamnet"`` (:func:`yamnet_branch`): Google's YAMNet, MobileNet-v1 trained on AudioSet
-(about 2 M YouTube clips, 521 classes), from its TensorFlow Lite release read by
-:mod:`audiolib.models.yamnet`; its 1024-d embedding of each 0.96 s example (``log(mel + 0.001)``
-front end, :data:`audiolib.t19.inputs.EXAMPLE_FRONT_ENDS`) goes into the fusion layer in place of
-VGGish's 128-d one. It is the closest this machine has to the report's pretrained VGGish: a
-different network, trained on the same corpus. :func:`yamnet_available` says whether its file is here.
-The examples are computed in T19's own input pass (:func:`audiolib.t19.extract_inputs` with
-``front_end="yamnet"``), not by ``audiolib.models.yamnet.embed_clips`` (which reads the original
-clips through the feature cache), because every augmented copy of a training clip needs the
-embedding of its own augmented audio.
+``network="yamnet"``: Google's YAMNet, MobileNet-v1 trained on AudioSet (about 2 M YouTube clips,
+521 classes), from its TensorFlow Lite release read by :mod:`audiolib.models.yamnet`; its 1024-d
+embedding of each 0.96 s example (``log(mel + 0.001)`` front end) goes into the fusion layer in
+place of VGGish's 128-d one: a different network, trained on the same corpus as the report's
+VGGish. The examples are T19's inputs (:func:`audiolib.t19.extract_inputs` with
+``front_end="yamnet"``), because every augmented copy of a training clip needs the embedding of
+its own augmented audio.
 
 Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
 frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
-weights (``vggish-10086976.pth``, optionally ``vggish_pca_params`` for the post-processing)
-this module does the same. Without them (no download is possible here) it trains a VGGish of
-the published architecture, optionally narrower, as a tagger of 0.96 s examples labelled with
-their clip's fine and coarse tags (H17's recipe), on the training clips of the default corpus,
-and then uses its 128-d embedding layer. :attr:`VGGishBranch.description` says which one a
-table used.
+weights (``vggish-10086976.pth``, optionally ``vggish_pca_params``) this module does the same.
+Without them (no download is possible here) it trains a VGGish of the published architecture,
+optionally narrower, as a tagger of 0.96 s examples labelled with their clip's fine and coarse
+tags (H17's recipe), and uses its 128-d embedding layer. :attr:`VGGishBranch.description` says
+which one a table used.
 """
 
 from __future__ import annotations
@@ -33,13 +29,13 @@ import torch
 from audiolib.data.patches import PatchSet
 from audiolib.models import create_model
 from audiolib.models.vggish import load_vggish_pca, vggish_postprocess
+from audiolib.models.yamnet import load_yamnet, yamnet_files
 from audiolib.runtime import resolve_device
 from audiolib.t19.inputs import T19Inputs
 from audiolib.train import TrainConfig
 from audiolib.trials import Trial, run_trial
 
-__all__ = ["VGGishBranch", "vggish_branch", "yamnet_branch", "yamnet_available", "embedding_branch",
-           "resolve_embedding", "NETWORKS"]
+__all__ = ["VGGishBranch", "vggish_branch", "yamnet_available", "embedding_branch", "resolve_embedding", "NETWORKS"]
 
 NETWORKS = ("yamnet", "vggish")
 
@@ -63,18 +59,14 @@ class VGGishBranch:
     network: str = "vggish"
     trained_on: str = ""
 
-    @property
-    def dim(self) -> int:
-        return 1024 if self.network == "yamnet" else 128
-
     @torch.no_grad()
     def embed(self, examples: torch.Tensor, *, batch_size: int = 256, device="auto") -> torch.Tensor:
-        """``[n, k, 96, 64]`` examples -> ``[n, k, 128]`` embeddings (float32, CPU)."""
+        """``[n, k, 96, 64]`` examples -> ``[n, k, D]`` embeddings (float32, CPU; D 128 or 1024 for YAMNet)."""
         device = resolve_device(device)
         model = self.model.to(device).eval()
         flat = examples.reshape(-1, 1, *examples.shape[-2:])
         out = [model.embedding(flat[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(flat), batch_size)]
-        emb = torch.cat(out) if out else torch.zeros(0, self.dim)
+        emb = torch.cat(out)
         if self.pca is not None:
             emb = vggish_postprocess(emb, *self.pca)
         return emb.reshape(*examples.shape[:2], -1).float()
@@ -119,44 +111,30 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
 
 
 def yamnet_available() -> bool:
-    """True when YAMNet's port and its release file are here (``audiolib.models.yamnet``)."""
+    """True when YAMNet's release file is here (:func:`audiolib.models.yamnet.yamnet_files`)."""
     try:
-        from audiolib.models.yamnet import yamnet_files
-
         yamnet_files()
         return True
-    except (ImportError, FileNotFoundError):
+    except FileNotFoundError:
         return False
-
-
-def yamnet_branch(inputs: T19Inputs | None = None, *, device="auto") -> VGGishBranch:
-    """YAMNet's released weights as the frozen embedder (1024-d per 0.96 s example).
-
-    ``inputs`` (optional) must hold YAMNet-front-end examples (``extract_inputs(front_end="yamnet")``).
-    """
-    if inputs is not None and inputs.front_end != "yamnet":
-        raise ValueError(f"{inputs.name}: YAMNet needs its own front end; extract the inputs with front_end='yamnet'")
-    from audiolib.models.yamnet import load_yamnet, yamnet_files
-
-    path = yamnet_files()["tflite"]
-    model = load_yamnet(device="cpu")
-    text = (f"YAMNet ({path.name}, Google's AudioSet release, int8 weights dequantised, PyTorch port), trained on "
-            "AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the report's VGGish")
-    return VGGishBranch(model.eval(), text, network="yamnet",
-                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
 
 
 def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
                      width: float = 1.0, steps: int = 2000, seed: int = 0, device="auto") -> VGGishBranch:
-    """The pretrained branch by name: ``"yamnet"`` (:func:`yamnet_branch`) or ``"vggish"`` (:func:`vggish_branch`:
-    the official weights when ``weights`` is given, else one trained here)."""
-    if network == "yamnet":
-        return yamnet_branch(inputs, device=device)
+    """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s) or
+    VGGish (:func:`vggish_branch`: the official weights when ``weights`` is given, else one trained
+    here). ``inputs`` must hold the examples of the network's front end (``inputs.front_end``)."""
+    if network not in NETWORKS:
+        raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
+    if inputs.front_end != network:
+        raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
     if network == "vggish":
-        if inputs.front_end != "vggish":
-            raise ValueError(f"{inputs.name}: VGGish needs the VGGish front end; extract with front_end='vggish'")
         return vggish_branch(inputs, weights=weights, pca=pca, width=width, steps=steps, seed=seed, device=device)
-    raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
+    text = (f"YAMNet ({yamnet_files()['tflite'].name}, Google's AudioSet release, int8 weights dequantised, PyTorch "
+            "port), trained on AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the "
+            "report's VGGish")
+    return VGGishBranch(load_yamnet(device="cpu").eval(), text, network="yamnet",
+                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
 
 
 def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
