@@ -287,7 +287,7 @@ def _tiny_inputs_no_audio(n: int = 6) -> t19.T19Inputs:
     for j, f in enumerate(tax.fine):
         coarse[:, list(tax.coarse).index(tax.parent[f])] = np.maximum(coarse[:, list(tax.coarse).index(tax.parent[f])],
                                                                     fine[:, j])
-    return t19.T19Inputs("tiny", "", tax, [f"c{i}" for i in range(n)], np.array(["train"] * n), np.zeros(n, int),
+    return t19.T19Inputs("tiny", tax, [f"c{i}" for i in range(n)], np.array(["train"] * n), np.zeros(n, int),
                          torch.zeros(n, 128, 862, dtype=torch.float16), torch.zeros(n, 10, 96, 64, dtype=torch.float16),
                          fine, coarse, fine, coarse)
 
@@ -342,23 +342,58 @@ def test_urban_mixtures_from_the_real_clips(shared_data):
 
 
 # --- end to end -----------------------------------------------------------------------------------
-def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path):
+def test_inputs_come_from_the_feature_cache_with_augmented_copies(tmp_path, monkeypatch):
+    from audiolib.augment import AugmentPolicy, augment, augment_seed
+    from audiolib.cache import list_caches
+    from audiolib.features import get_config, log_mel
+
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path))
+    clips = load_dataset("synthetic", n_clips=4, seed=0)
+    clips.manifest["split"] = ["train", "train", "validate", "test"]
+    inputs = t19.extract_inputs(clips, augment_copies=2, seed=5)
+    assert inputs.copy.tolist() == [0, 1, 2, 0, 1, 2, 0, 0] and inputs.clip_ids[:3] == [clips.manifest["clip_id"][0]] * 3
+    assert inputs.spec.dtype == torch.float16 and inputs.spec.shape == (8, 128, 862)
+    assert inputs.examples.dtype == torch.float16 and inputs.examples.shape == (8, 10, 96, 64)
+    # row 2, clip 0's second copy: its augmented audio's log-mel, dB re its own maximum, float16
+    wave, sr = clips.load(0)
+    wave, _ = augment(wave.float(), sr, AugmentPolicy(), torch.Generator().manual_seed(augment_seed(5, 0, 2)))
+    spec = log_mel(wave, sr, get_config("t19_cnn"))
+    assert torch.equal(inputs.spec[2], (spec - spec.max()).T.to(torch.float16))
+    assert inputs.spec[2].max() == 0 and not torch.equal(inputs.spec[1], inputs.spec[2])
+    entries = list_caches()
+    assert set(entries["dataset"]) == {"synthetic-t19"} and sorted(entries["patch_shape"]) == ["862x128", "96x64"]
+    assert entries["clips"].tolist() == [8, 8] and sorted(entries["patches"]) == [8, 80]
+    again = t19.extract_inputs(clips, augment_copies=2, seed=5)  # read back, not recomputed
+    assert torch.equal(again.spec, inputs.spec) and torch.equal(again.examples, inputs.examples)
+    assert list_caches()["created"].tolist() == entries["created"].tolist()
+    t19.extract_inputs(clips, augment_copies=2, seed=6)  # another seed: other copies, other entries
+    assert len(list_caches()) == 4
+
+
+def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path / "data"))
     torch.manual_seed(0)
     clips = load_dataset("synthetic", n_clips=12, seed=0)
-    inputs = t19.extract_inputs(clips, augment_copies=1, device="cpu")
+    inputs = t19.extract_inputs(clips, augment_copies=1)
     n_train = int((clips.manifest["split"] == "train").sum())
     assert len(inputs) == len(clips) + n_train and inputs.spec.shape[1:] == (128, 862)
-    assert all(bool(a) == (k > 0) for a, k in zip(inputs.augmentations, inputs.copy))
     assert set(inputs.split[inputs.copy > 0]) == {"train"}
     branch = t19.vggish_branch(inputs, width=0.125, steps=2, batch_size=8, device="cpu")
-    assert "trained in this workbook" in branch.description
+    assert "trained in this workbook" in branch.description and branch.trial.metrics["steps"] == 2
     t19.add_embeddings(inputs, branch.embed)
     train = inputs.rows("train")
     emb = inputs.embeddings[torch.as_tensor(train)].reshape(-1, 128)
     torch.testing.assert_close(emb.mean(0), torch.zeros(128), atol=1e-4, rtol=0)
     config = t19.T19Config(width=0.125, epochs=1, fine_epochs=1, batch_size=8, patience=0, device="cpu")
-    results = t19.run_variants(inputs, ["hierarchical"], config, tmp_path, log=lambda *_: None)
-    assert set(results["variant"]) == {"fusion_37", "hierarchical"}  # the coarse model is reported too
+    trials = t19.run_variants(inputs, ["hierarchical"], config, tmp_path, log=lambda *_: None)
+    assert [t.ids["variant"] for t in trials] == ["fusion_37", "hierarchical"]  # the coarse model is reported too
+    assert set(trials[0].extra["states"]) == {"micro_auprc_coarse", "micro_auprc_fine"}
+    assert set(trials[1].extra["stages"]) | set(trials[1].extra["skipped"]) == set(t19.hierarchical.branch_categories(
+        inputs.taxonomy))
+    results = t19.results_table(trials)
+    times = results[results["metric"].isin(t19.TIMES)]
+    assert len(times) == 2 * 2 and times["checkpoint"].isna().all() and (times["value"] > 0).all()
+    results = results[results["level"].notna()]
     # two real checkpoints of the single model, each scored at both levels; the hierarchical uses the best-coarse one
     assert set(results[results.variant == "fusion_37"]["checkpoint"]) == {"best coarse", "best fine"}
     assert set(results[results.variant == "hierarchical"]["checkpoint"]) == {"best coarse"}
@@ -385,7 +420,7 @@ def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path):
     # the hierarchical submission keeps the coarse model's coarse scores
     hier = pd.read_csv(tmp_path / "synthetic_seed0_hierarchical_best_coarse.csv")
     assert np.array_equal(hier[coarse_cols].to_numpy(), sub[coarse_cols].to_numpy())
-    wide = t19.tables_3_4(pd.concat([results, t19.reference_rows()], ignore_index=True))
-    assert ("fine", "micro_auprc") in wide.columns and len(wide) == 3 + 5  # ours: 2 + 1 arms; the report: 5 rows
+    wide = t19.tables_3_4(t19.results_table(trials))
+    assert ("fine", "micro_auprc") in wide.columns and len(wide) == 3  # fusion_37: 2 checkpoints; hierarchical: 1
     with pytest.raises(ValueError, match="VARIANTS: unknown"):
         t19.run_variants(inputs, ["fusion_99"], config, tmp_path)

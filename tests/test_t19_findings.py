@@ -54,11 +54,16 @@ def test_tables_3_and_4_hold_every_printed_number_exactly(paper_text):
     assert paper.paper_value("Coarse-level", "coarse", "micro_auprc") == "0.762"
 
 
-def test_reference_rows_are_the_report_in_the_run_schema():
-    rows = t19.reference_rows()
-    assert len(rows) == 27 and rows["source"].str.startswith("report, Table").all()
-    one = rows[(rows.system == "CNN+VGGish2") & (rows.level == "fine") & (rows.metric == "micro_auprc")]
-    assert one[["variant", "checkpoint"]].values.tolist() == [["fusion_37", "best fine"]] and one.value.item() == 0.656
+def test_beside_paper_sets_our_mean_beside_the_printed_number():
+    ours = pd.DataFrame([{"variant": "fusion_37", "checkpoint": "best fine", "level": "fine", "metric": "micro_auprc",
+                          "value": v, "seed": s} for s, v in enumerate((0.5, 0.6, 0.7))]
+                        + [{"variant": "fusion_37", "checkpoint": np.nan, "level": np.nan, "metric": "train_seconds",
+                            "value": 12.0, "seed": 0}])
+    wide = t19.beside_paper(ours)
+    assert len(wide) == 1  # the time row is not a number of the report's tables
+    row = wide.iloc[0]
+    assert (row["paper"], row["paper_where"], row["n"]) == ("0.656", "Table 3", 3)  # CNN+VGGish2, fine micro AUPRC
+    assert row["value"] == pytest.approx(0.6) and row["ours [95% CI]"].startswith("0.600 [")
 
 
 def test_every_claim_quote_is_in_the_report(paper_text):
@@ -140,6 +145,9 @@ def test_missing_arms_and_unpaired_seeds_are_named():
         claims.effects(broken)
     with pytest.raises(ValueError, match="appears twice"):
         claims.arm_table(pd.concat([table, table]))
+    times = pd.DataFrame({"variant": ["cnn", "cnn"], "seed": [0, 0], "checkpoint": np.nan, "level": np.nan,
+                          "metric": ["train_seconds", "wall_seconds"], "value": [3.0, 4.0]})
+    assert claims.arm_table(pd.concat([table, times])).equals(claims.arm_table(table))  # time rows are left out
 
 
 # --- the baseline and the fusion variants ---------------------------------------------------------
@@ -157,16 +165,18 @@ def test_baseline_learns_separable_frames_and_averages_frames():
     emb = torch.as_tensor(rng.normal(size=(n, k, 4)), dtype=torch.float32)
     emb[:, :, 0] += 3 * torch.as_tensor(fine[:, :1])  # dimension 0 carries the label
     split = np.array(["train"] * 24 + ["validate"] * 8 + ["test"] * 8)
-    inputs = T19Inputs("toy", "toy", tax, [str(i) for i in range(n)], split, np.zeros(n, int),
+    inputs = T19Inputs("toy", tax, [str(i) for i in range(n)], split, np.zeros(n, int),
                        torch.zeros(n, 128, 8), torch.zeros(n, k, 96, 64), fine, coarse, fine, coarse, embeddings=emb)
     test = inputs.rows("test")
-    f, c, info = t19.train_baseline(inputs, "fine", rows=test, lr=0.05, epochs=30)
+    trial = t19.train_baseline(inputs, "fine", rows=test, lr=0.05, epochs=30)
+    f, c = t19.split_outputs(trial.scores, "fine", tax)
     assert f.shape == (8, len(tax.fine)) and c.shape == (8, len(tax.coarse))
     pos = fine[test, 0] == 1
     assert f[pos, 0].min() > f[~pos, 0].max()  # separable: every positive ranks above every negative
     np.testing.assert_allclose(c[:, 0], f[:, :len(tax.fine_of(list(tax.coarse)[0]))].max(axis=1))  # coarse = max
-    f2, c2, _ = t19.train_baseline(inputs, "coarse", rows=test, lr=0.05, epochs=30)
-    assert c2[pos, 0].min() > c2[~pos, 0].max() and info["best_epoch"] >= 1
+    c2 = t19.train_baseline(inputs, "coarse", rows=test, lr=0.05, epochs=30).scores
+    assert c2[pos, 0].min() > c2[~pos, 0].max() and trial.metrics["best_epoch"] >= 1
+    assert trial.extra["n_train"] == 24 and trial.metrics["train_seconds"] > 0
 
 
 def test_fusion_concat_takes_1024_d_embeddings_and_packs_them_losslessly():
@@ -195,13 +205,14 @@ def test_resolve_embedding_choices():
         t19.resolve_embedding("openl3", "auto")
 
 
-def test_yamnet_branch_embeds_yamnet_examples():
+def test_yamnet_branch_embeds_yamnet_examples(tmp_path, monkeypatch):
     if not t19.yamnet_available():
         pytest.skip("YAMNet's port or its release file is absent (../shared/models/yamnet)")
     from audiolib.data import load_dataset
 
     clips = load_dataset("synthetic", n_clips=4, seed=0)
-    inputs = t19.extract_inputs(clips, front_end="yamnet", device="cpu")
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path))
+    inputs = t19.extract_inputs(clips, front_end="yamnet")
     assert inputs.examples.shape[1:] == (10, 96, 64)
     branch = t19.embedding_branch("yamnet", inputs, device="cpu")
     assert branch.network == "yamnet" and "AudioSet" in branch.trained_on

@@ -17,7 +17,8 @@ including the "X" (uncertain) ones and an unmasked loss (the task's masks the fi
 category whose "X" tag is on); the validation frames are the ``validate`` split and scores are
 reported on ``test`` where the corpus has one.
 
->>> fine, coarse, info = train_baseline(inputs, "fine", rows=inputs.rows("test"))   # doctest: +SKIP
+>>> trial = train_baseline(inputs, "fine", rows=inputs.rows("test"))   # doctest: +SKIP
+>>> fine, coarse = split_outputs(trial.scores, "fine", inputs.taxonomy)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,17 +29,10 @@ import numpy as np
 import torch
 
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.labels import output_targets, split_outputs
+from audiolib.t19.labels import output_targets
+from audiolib.trials import Trial
 
-__all__ = ["BASELINES", "train_baseline"]
-
-#: variant -> (output layout, description)
-BASELINES = {
-    "baseline_fine": ("fine", "task baseline, fine-level: frame-wise logistic regression on standardised embedding "
-                              "frames (L2 1e-5), coarse = max of fine"),
-    "baseline_coarse": ("coarse", "task baseline, coarse-level: frame-wise logistic regression on standardised "
-                                  "embedding frames (L2 1e-5)"),
-}
+__all__ = ["train_baseline"]
 
 
 def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,16 +42,17 @@ def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor,
 
 
 def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: float = 1e-5, lr: float = 1e-4,
-                   batch_size: int = 64, epochs: int = 100, patience: int = 20
-                   ) -> tuple[np.ndarray, np.ndarray, dict]:
+                   batch_size: int = 64, epochs: int = 100, patience: int = 20) -> Trial:
     """Train the baseline with ``outputs`` ``"fine"`` or ``"coarse"``; score ``rows``.
 
     Needs ``inputs.embeddings`` (standardised with the training rows' statistics by
     :func:`audiolib.t19.add_embeddings`, which is the baseline's ``StandardScaler``).
 
     Returns:
-        ``(fine [n, n_fine], coarse [n, n_coarse], info)``: clip scores (mean over frames), and
-        ``{"epochs", "best_epoch", "train_seconds", "n_train"}``.
+        A :class:`~audiolib.trials.Trial` (its own loop, not :func:`audiolib.train.fit`): ``model``
+        the dense layer at its best epoch, ``scores`` ``[n, outputs]`` the clip scores of ``rows``
+        (mean over frames; :func:`~audiolib.t19.labels.split_outputs` gives fine and coarse),
+        metrics ``epochs, best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``.
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")
@@ -98,6 +93,5 @@ def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: 
     with torch.no_grad():
         emb = inputs.embeddings[torch.as_tensor(rows)].float()
         scores = torch.sigmoid(layer(emb)).mean(dim=1).numpy()  # mean over frames
-    fine, coarse = split_outputs(scores, outputs, inputs.taxonomy)
-    info = {"epochs": epoch, "best_epoch": best_epoch, "train_seconds": time.perf_counter() - start, "n_train": len(train)}
-    return fine, coarse, info
+    return Trial({"seed": seed}, layer.eval(), {"epochs": epoch, "best_epoch": best_epoch,
+                 "train_seconds": time.perf_counter() - start}, scores=scores, extra={"outputs": outputs, "n_train": len(train)})

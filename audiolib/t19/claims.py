@@ -1,7 +1,7 @@
 """T19's claims, declared once, and the per-replicate effects that test them.
 
 Each claim quotes the report exactly (checked against its text by ``tests/test_t19_findings.py``);
-:func:`findings` turns the run's tidy table (:func:`audiolib.t19.run_variants`: one row per
+:func:`findings` turns the run's tidy table (:func:`audiolib.t19.run_seeds`: one row per
 ``variant, checkpoint, level, metric, seed``) into one effect per seed and calls
 :func:`audiolib.findings.judge`. Every arm shares the seed, the corpus, its splits and the
 embeddings, so differences are paired by seed.
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 from .. import findings as F
@@ -131,9 +130,10 @@ def arm_table(table: pd.DataFrame) -> pd.DataFrame:
     """Wide per (seed, variant): one column ``"<level> <metric> @ <checkpoint>"`` per scored number.
 
     ``table``: tidy rows with ``seed, variant, checkpoint, level, metric, value`` (other columns
-    ignored; reference rows without a seed are dropped). A number present twice is an error.
+    ignored; rows without a level, the times, are dropped). A number present twice is an error.
     """
-    rows = table[table["seed"].notna()] if "seed" in table else table.assign(seed=0)
+    rows = table[table["level"].notna()]
+    rows = rows if "seed" in rows else rows.assign(seed=0)
     rows = rows.assign(column=rows["level"] + " " + rows["metric"] + " @ " + rows["checkpoint"])
     if rows.duplicated(["seed", "variant", "column"]).any():
         raise ValueError("arm_table: a (seed, variant, level, metric, checkpoint) appears twice; select one corpus")
@@ -201,7 +201,7 @@ def effects(table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str]]:
 
 def findings(table: pd.DataFrame, *, scale: str, replicates: str = "",
              notes: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The findings table of a run (one corpus's rows of ``run_variants`` plus the baselines).
+    """The findings table of a run (one corpus's rows of ``run_seeds``, the baselines included).
 
     Claims whose variants were not run get ``n = 0`` and the verdict "inconclusive" with a note
     naming the missing variants (they are testable, just not measured by this profile).

@@ -19,11 +19,13 @@ learn what is not their category; only the fine outputs are used at inference.
 from __future__ import annotations
 
 import numpy as np
+from torch import nn
 
 from audiolib.data.base import Taxonomy
 from audiolib.metrics import micro_average_precision
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.variants import PackedSet, T19Config, Trained, model_scores, train_model
+from audiolib.t19.variants import T19Config, scores_at, train_model
+from audiolib.trials import Trial
 
 __all__ = ["branch_categories", "branch_targets", "train_branches", "branch_scores", "combine_hierarchical"]
 
@@ -55,15 +57,17 @@ def branch_targets(inputs: T19Inputs, rows, code: str, *, all_data: bool) -> tup
     return used, targets.astype(np.float32)
 
 
-def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, kind: str = "fusion") -> tuple[dict, dict]:
+def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, model: str = "t19_fusion") -> Trial:
     """Fine models for every category of :func:`branch_categories` that has training positives.
 
+    Each model keeps its best weights by validation loss (the authors' branch models were selected
+    on validation loss), on the validation rows chosen the same way.
+
     Returns:
-        ``(trained {code: Trained}, skipped {code: reason})``. Each model keeps its best weights
-        by validation loss (the authors' branch models were selected on validation loss), on
-        the validation rows chosen the same way.
+        One trial of stages: ``extra["stages"]`` ``{code: Trial}`` (:func:`~audiolib.t19.variants.train_model`),
+        ``extra["skipped"]`` ``{code: reason}``, ``extra["n_train"]``; metric ``train_seconds``, summed.
     """
-    trained, skipped = {}, {}
+    trials, skipped = {}, {}
     train_all, val_all = inputs.rows("train"), inputs.rows("validate", originals_only=True)
     for k, code in enumerate(branch_categories(inputs.taxonomy)):
         rows, targets = branch_targets(inputs, train_all, code, all_data=all_data)
@@ -72,9 +76,8 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, kind
             skipped[code] = "no training clip of this category"
             continue
         val_rows, val_targets = branch_targets(inputs, val_all, code, all_data=all_data)
-        n_fine = len(fine_cols)
 
-        def evaluate(scores: np.ndarray, y=val_targets, n=n_fine) -> dict:
+        def evaluate(scores: np.ndarray, y=val_targets, n=len(fine_cols)) -> dict:
             p = np.clip(scores, 1e-7, 1 - 1e-7)
             loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
             out = {"neg_val_loss": -loss}
@@ -82,22 +85,21 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, kind
                 out["micro_ap_fine"] = micro_average_precision(y[:, :n], scores[:, :n])
             return out
 
-        trained[code] = train_model(inputs, kind, "fine", config, train_rows=rows, val_rows=val_rows,
-                                    targets=targets, val_targets=val_targets, monitors=("neg_val_loss",),
-                                    evaluate=evaluate, epochs=config.fine_epochs, seed_offset=101 + k)
-    return trained, skipped
+        trials[code] = train_model(inputs, model, "fine", config, train_rows=rows, val_rows=val_rows, targets=targets,
+                                   val_targets=val_targets, monitors=("neg_val_loss",), evaluate=evaluate,
+                                   epochs=config.fine_epochs, seed_offset=101 + k, ids={"branch": code})
+    return Trial({}, nn.ModuleDict({code: t.model for code, t in trials.items()}),
+                 {"train_seconds": sum(t.metrics["train_seconds"] for t in trials.values())},
+                 extra={"stages": trials, "skipped": skipped, "n_train": int(sum(t.extra["n_train"] for t in trials.values()))})
 
 
-def branch_scores(branches: dict[str, Trained], inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
-    """Fine scores ``{code: [n, k]}`` of each fine model on ``rows`` (best validation-loss weights)."""
+def branch_scores(hierarchy: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
+    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows`` (best
+    validation-loss weights)."""
     out = {}
-    for code, trained in branches.items():
-        k = len(inputs.taxonomy.fine_of(code))
-        data = PackedSet(inputs, rows, np.zeros((len(rows), 1), dtype=np.float32), fusion=trained.kind == "fusion")
-        final = {n: v.detach().cpu().clone() for n, v in trained.model.state_dict().items()}
-        scores = model_scores(trained.model, data, state=trained.states.get("neg_val_loss"), device=device)
-        trained.model.load_state_dict(final)
-        out[code] = scores[:, :k]
+    for code, trial in hierarchy.extra["stages"].items():
+        state = trial.extra["states"].get("neg_val_loss") or trial.model.state_dict()
+        out[code] = scores_at(trial, inputs, rows, {code: state}, device)[code][:, :len(inputs.taxonomy.fine_of(code))]
     return out
 
 

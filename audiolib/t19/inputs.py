@@ -1,75 +1,65 @@
-"""The inputs of every T19 model, computed once per corpus and kept in memory.
+"""The inputs of every T19 model, computed once per corpus through the feature cache, kept in memory.
 
 For each clip (and each augmented copy of a training clip): the 128-mel log spectrogram of the
 CNN (``t19_cnn`` preset: 44.1 kHz, 862 frames for 10 s, dB relative to the clip's maximum as
-the authors' ``librosa.power_to_db(S, ref=np.max)``), the ten 0.96 s VGGish examples, and the
-fine / coarse targets. VGGish embeddings are added later (:func:`add_embeddings`), once a
-VGGish is available (official weights, or one trained in the workbook).
+the authors' ``librosa.power_to_db(S, ref=np.max)``), the ten 0.96 s examples of the pretrained
+branch, and the fine / coarse targets. Embeddings are added later (:func:`add_embeddings`), once
+the pretrained branch is available (:mod:`audiolib.t19.vggish_stage`).
 
->>> inputs = extract_inputs(load_dataset("synthetic", n_clips=6), device="cpu")  # doctest: +SKIP
->>> inputs.spec.shape, inputs.examples.shape                                    # doctest: +SKIP
+The rows are a corpus of their own, :func:`input_clips`: every clip cut or zero-padded to 10 s
+(one whole 862-frame patch), then each augmented copy as a clip of its own whose loader draws the
+augmentation from ``(seed, clip, copy)``. Its features go through :func:`audiolib.cache.cached_patchset`
+like everyone's (computed once per corpus and front end, checked against their checksums when read).
+
+>>> inputs = extract_inputs(load_dataset("synthetic", n_clips=6))   # doctest: +SKIP
+>>> inputs.spec.shape, inputs.examples.shape                        # doctest: +SKIP
 (torch.Size([6, 128, 862]), torch.Size([6, 10, 96, 64]))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from audiolib.augment import AugmentPolicy, augment, augment_seed
+from audiolib.cache import cached_patchset, key_parts
 from audiolib.data.base import ClipSet, Taxonomy
-from audiolib.features import get_config, log_mel, log_mel_patches, vggish_examples
+from audiolib.features import get_config
 from audiolib.t19.labels import clip_targets
-from audiolib.train import resolve_device
 
-__all__ = ["T19Inputs", "extract_inputs", "add_embeddings", "standardise_embeddings", "fit_length", "example_patches",
+__all__ = ["T19Inputs", "extract_inputs", "input_clips", "add_embeddings", "standardise_embeddings", "fit_length",
            "CLIP_SECONDS", "FEATURES", "EXAMPLE_FRONT_ENDS"]
 
 CLIP_SECONDS = 10.0
 FEATURES = "t19_cnn"
-#: Front ends of the pretrained branch's 0.96 s examples: the published VGGish input
-#: (``log(mel + 0.01)``) or YAMNet's (``log(mel + 0.001)``), ten non-overlapping 96 x 64 patches in 10 s.
-EXAMPLE_FRONT_ENDS = ("vggish", "yamnet")
-
-
-def example_patches(batch: torch.Tensor, sample_rate: int, front_end: str = "vggish") -> torch.Tensor:
-    """``[B, time]`` -> ``[B, n, 96, 64]`` non-overlapping 0.96 s examples for the pretrained branch.
-
-    ``yamnet`` uses the ``yamnet`` preset with one patch per 0.96 s (the release hops 0.48 s;
-    the fusion layer takes ten non-overlapping frames per 10 s, as VGGish gives).
-    """
-    if front_end == "vggish":
-        return vggish_examples(batch, sample_rate)
-    if front_end == "yamnet":
-        return log_mel_patches(batch, sample_rate, get_config("yamnet").with_(patch_hop=None))
-    raise ValueError(f"parameter front_end: must be one of {EXAMPLE_FRONT_ENDS}, got {front_end!r}")
+#: Front ends of the pretrained branch's 0.96 s examples, ten non-overlapping 96 x 64 patches in 10 s:
+#: the published VGGish input (``log(mel + 0.01)``) or YAMNet's (``log(mel + 0.001)``; the release
+#: hops 0.48 s, the fusion layer takes ten non-overlapping frames per 10 s, as VGGish gives).
+EXAMPLE_FRONT_ENDS = {"vggish": get_config("vggish"), "yamnet": get_config("yamnet").with_(patch_hop=None)}
 
 
 @dataclass
 class T19Inputs:
-    """Per-example inputs and targets of one corpus (rows: clips, then augmented copies).
+    """Per-example inputs and targets of one corpus (rows: clips, each followed by its augmented copies).
 
     Attributes:
-        name, description, taxonomy: of the corpus.
+        name, taxonomy: of the corpus.
         clip_ids: ``[n]`` the clip each row comes from (augmented copies repeat it).
         split: ``[n]`` ``train`` / ``validate`` / ``test``.
         copy: ``[n]`` 0 for the original audio, k >= 1 for the k-th augmented copy.
         spec: ``[n, 128, frames]`` float16 log-mel (dB re the row's maximum), mels x frames.
         examples: ``[n, 10, 96, 64]`` float16 0.96 s examples of the pretrained branch's front end.
-        front_end: ``"vggish"`` or ``"yamnet"`` (:data:`EXAMPLE_FRONT_ENDS`).
         fine, coarse: ``[n, n_fine]``, ``[n, n_coarse]`` float32 hard targets.
         fine_soft, coarse_soft: soft targets (annotator agreement; equal to the hard ones
             where the corpus has none).
-        embeddings: ``[n, 10, 128]`` float32 VGGish embeddings, standardised with the training
-            rows' mean and deviation; ``None`` until :func:`add_embeddings`.
-        augmentations: per row, the augmentation drawn (``{}`` for originals).
+        embeddings: ``[n, 10, D]`` float32 embeddings, standardised with the training rows' mean
+            and deviation; ``None`` until :func:`add_embeddings`.
+        front_end: ``"vggish"`` or ``"yamnet"`` (:data:`EXAMPLE_FRONT_ENDS`).
     """
 
     name: str
-    description: str
     taxonomy: Taxonomy
     clip_ids: list[str]
     split: np.ndarray
@@ -81,7 +71,6 @@ class T19Inputs:
     fine_soft: np.ndarray
     coarse_soft: np.ndarray
     embeddings: torch.Tensor | None = None
-    augmentations: list[dict] = field(default_factory=list)
     front_end: str = "vggish"
 
     def __len__(self) -> int:
@@ -93,18 +82,6 @@ class T19Inputs:
         if originals_only:
             keep &= self.copy == 0
         return np.flatnonzero(keep)
-
-    def splits(self) -> list[str]:
-        return [s for s in ("train", "validate", "test") if (self.split == s).any()]
-
-    def subset(self, rows) -> "T19Inputs":
-        rows = np.asarray(rows, dtype=np.int64)
-        index = torch.as_tensor(rows)
-        return replace(self, clip_ids=[self.clip_ids[i] for i in rows], split=self.split[rows], copy=self.copy[rows],
-                       spec=self.spec[index], examples=self.examples[index], fine=self.fine[rows],
-                       coarse=self.coarse[rows], fine_soft=self.fine_soft[rows], coarse_soft=self.coarse_soft[rows],
-                       embeddings=None if self.embeddings is None else self.embeddings[index],
-                       augmentations=[self.augmentations[i] for i in rows] if self.augmentations else [])
 
 
 def fit_length(waveform: torch.Tensor, sample_rate: int, seconds: float = CLIP_SECONDS) -> torch.Tensor:
@@ -118,74 +95,99 @@ def fit_length(waveform: torch.Tensor, sample_rate: int, seconds: float = CLIP_S
     return torch.nn.functional.pad(waveform, (0, n - waveform.shape[-1]))
 
 
-def extract_inputs(clips: ClipSet, *, rows=None, augment_copies: int = 0, policy: AugmentPolicy | None = None,
-                   seed: int = 0, augment_splits=("train",), clip_seconds: float = CLIP_SECONDS,
-                   batch_size: int = 16, front_end: str = "vggish", device="auto", progress: bool = False) -> T19Inputs:
-    """Log-mel spectrograms, VGGish examples and targets of ``clips`` (plus augmented copies).
+@dataclass(frozen=True)
+class ClipCopy:
+    """Loader of :func:`input_clips`: clip ``source_row`` of ``clips`` cut or padded to ``seconds``;
+    copy k >= 1 augmented by :func:`audiolib.augment.augment` with the generator seed
+    ``augment_seed(seed, source_row, k)``, at the clip's own rate."""
+
+    clips: ClipSet
+    seconds: float
+    policy: AugmentPolicy
+    seed: int
+
+    def __call__(self, row) -> tuple[torch.Tensor, int]:
+        source = int(row["source_row"])
+        wave, sr = self.clips.load(source)
+        wave = fit_length(wave.float(), sr, self.seconds)
+        if row["augment_copy"]:
+            g = torch.Generator().manual_seed(augment_seed(self.seed, source, int(row["augment_copy"])))
+            wave, _ = augment(wave, sr, self.policy, g)
+        return wave, sr
+
+
+def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolicy | None = None, seed: int = 0,
+                augment_splits=("train",), clip_seconds: float = CLIP_SECONDS) -> ClipSet:
+    """The rows of :class:`T19Inputs` as a ClipSet: each clip, then ``augment_copies`` augmented
+    copies of each clip of ``augment_splits`` (ids ``<clip>~<k>``), all ``clip_seconds`` long.
+
+    Its description names the base corpus, its clip loader, the length, the copies, the policy and
+    the seed, so the feature cache's key changes with any of them.
+    """
+    if augment_copies < 0:
+        raise ValueError(f"parameter augment_copies: must be >= 0, got {augment_copies}")
+    policy = policy or AugmentPolicy()
+    todo = [(i, k) for i, split in enumerate(clips.manifest["split"])
+            for k in range(augment_copies + 1 if split in augment_splits else 1)]
+    source, copy = np.array([i for i, _ in todo], dtype=np.int64), np.array([k for _, k in todo], dtype=np.int64)
+    manifest = clips.manifest.iloc[source].reset_index(drop=True).assign(source_row=source, augment_copy=copy)
+    manifest["clip_id"] = [f"{c}~{k}" if k else str(c) for c, k in zip(manifest["clip_id"], copy)]
+    description = (f"{clips.description}; T19 inputs: clips cut or padded to {clip_seconds:g} s, {augment_copies} "
+                   f"augmented copies of each {'/'.join(augment_splits)} clip ({policy}, seed {seed}); clip loader "
+                   f"{key_parts(clips, FEATURES)['loader']}")
+    return ClipSet(f"{clips.name}-t19", manifest, list(clips.classes), ClipCopy(clips, clip_seconds, policy, seed),
+                   taxonomy=clips.taxonomy, description=description)
+
+
+def _cached(clips: ClipSet, config, transform=lambda x: x, *, num_workers: int, progress: bool) -> torch.Tensor:
+    """``[n_clips, k, frames, mels]`` float16 patches of every clip (k per clip) from the feature cache.
+
+    The entry is built on the first call and checked in full (every byte against its checksum)
+    when read; ``transform`` acts on float32 chunks ``[B, frames, mels]`` before the rounding.
+    """
+    data = cached_patchset(clips, config, in_memory=False, shard_clips=512, num_workers=num_workers,
+                           progress=progress)
+    data.verify(full=True)
+    k = len(data) // len(clips)
+    if not torch.equal(data.clip_index, torch.arange(len(clips)).repeat_interleave(k)):
+        raise ValueError(f"{clips.name}: clips gave different numbers of {config} patches; T19 needs "
+                         f"{CLIP_SECONDS:g} s clips")
+    chunks = [transform(data.read_rows(np.arange(s, min(s + 256, len(data))))).to(torch.float16)
+              for s in range(0, len(data), 256)]  # float32 only a chunk at a time
+    return torch.cat(chunks).reshape(len(clips), k, *chunks[0].shape[1:])
+
+
+def _db_re_max(spec: torch.Tensor) -> torch.Tensor:
+    """``[B, frames, mels]`` dB re 1 -> ``[B, mels, frames]`` dB re each row's maximum (``ref=np.max``)."""
+    return (spec - spec.amax(dim=(1, 2), keepdim=True)).transpose(1, 2)
+
+
+def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: int = 0, progress: bool = False,
+                   **copies) -> T19Inputs:
+    """Log-mel spectrograms, pretrained-branch examples and targets of ``clips`` (plus augmented copies).
 
     Args:
         clips: a ClipSet with a taxonomy and a ``split`` column.
-        rows: manifest rows to use (default all).
-        augment_copies: augmented copies per clip of ``augment_splits`` (0: none), each drawn by
-            :func:`audiolib.augment.augment` from ``policy`` with the generator seed
-            ``augment_seed(seed, clip row, copy)``, applied to the waveform at its own rate.
-        clip_seconds: every clip is padded or cut to this length.
-        batch_size: clips per feature batch.
         front_end: the pretrained branch's examples, ``"vggish"`` or ``"yamnet"``.
-        device: where the front ends run (``auto``: CUDA when present); results are on the CPU.
+        num_workers: processes computing features when the cache entries are built (0: this one).
+        copies: ``augment_copies, policy, seed, augment_splits, clip_seconds`` of :func:`input_clips`.
     """
     if "split" not in clips.manifest:
         raise ValueError(f"dataset {clips.name!r} has no 'split' column; T19 needs train / validate (/ test)")
-    if augment_copies < 0:
-        raise ValueError(f"parameter augment_copies: must be >= 0, got {augment_copies}")
     if front_end not in EXAMPLE_FRONT_ENDS:
-        raise ValueError(f"parameter front_end: must be one of {EXAMPLE_FRONT_ENDS}, got {front_end!r}")
-    policy = policy or AugmentPolicy()
-    device = resolve_device(device)
-    if rows is not None:
-        clips = clips.subset(rows)
+        raise ValueError(f"parameter front_end: must be one of {list(EXAMPLE_FRONT_ENDS)}, got {front_end!r}")
     fine, coarse = clip_targets(clips)
     fine_soft, coarse_soft = clip_targets(clips, soft=True)
-    config = get_config(FEATURES)
-    todo = []  # (clip row, copy)
-    for i, split in enumerate(clips.manifest["split"]):
-        todo.append((i, 0))
-        if split in augment_splits:
-            todo += [(i, k) for k in range(1, augment_copies + 1)]
-    specs, examples, augmentations = [], [], []
-    cache: dict[int, tuple[torch.Tensor, int]] = {}
-    for start in tqdm(range(0, len(todo), batch_size), desc=f"features {clips.name}", disable=not progress, leave=False):
-        chunk = todo[start:start + batch_size]
-        waves, rates = [], set()
-        for i, k in chunk:
-            if i not in cache:
-                cache.clear()
-                wave, sr = clips.load(i)
-                cache[i] = (fit_length(wave.float(), sr, clip_seconds), sr)
-            wave, sr = cache[i]
-            what = {}
-            if k:
-                g = torch.Generator().manual_seed(augment_seed(seed, i, k))
-                wave, what = augment(wave, sr, policy, g)
-            waves.append(wave)
-            rates.add(sr)
-            augmentations.append(what)
-        if len(rates) != 1:
-            raise ValueError(f"dataset {clips.name!r}: clips of one batch have different rates {sorted(rates)}")
-        batch = torch.stack(waves).to(device)
-        sr = rates.pop()
-        spec = log_mel(batch, sr, config)  # [B, frames, mels], dB re 1
-        spec = spec - spec.amax(dim=(1, 2), keepdim=True)  # dB re the clip's maximum, as ref=np.max
-        specs.append(spec.transpose(1, 2).to(torch.float16).cpu())
-        examples.append(example_patches(batch, sr, front_end).to(torch.float16).cpu())
-    index = np.array([i for i, _ in todo], dtype=np.int64)
+    rows = input_clips(clips, **copies)
+    spec = _cached(rows, get_config(FEATURES), _db_re_max, num_workers=num_workers, progress=progress)[:, 0]
+    examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end], num_workers=num_workers, progress=progress)
+    index = rows.manifest["source_row"].to_numpy()
     m = clips.manifest
     return T19Inputs(
-        name=clips.name, description=clips.description, taxonomy=clips.taxonomy,
-        clip_ids=[str(m["clip_id"].iloc[i]) for i in index], split=m["split"].to_numpy()[index].astype(str),
-        copy=np.array([k for _, k in todo], dtype=np.int64), spec=torch.cat(specs), examples=torch.cat(examples),
-        fine=fine[index], coarse=coarse[index], fine_soft=fine_soft[index], coarse_soft=coarse_soft[index],
-        augmentations=augmentations, front_end=front_end)
+        name=clips.name, taxonomy=clips.taxonomy, clip_ids=[str(m["clip_id"].iloc[i]) for i in index],
+        split=m["split"].to_numpy()[index].astype(str), copy=rows.manifest["augment_copy"].to_numpy(), spec=spec,
+        examples=examples, fine=fine[index], coarse=coarse[index], fine_soft=fine_soft[index],
+        coarse_soft=coarse_soft[index], front_end=front_end)
 
 
 def standardise_embeddings(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
@@ -200,8 +202,8 @@ def add_embeddings(inputs: T19Inputs, embed, *, standardise: bool = True) -> T19
     """Fill ``inputs.embeddings`` with ``embed(examples [n, 10, 96, 64]) -> [n, 10, D]`` (D: 128 VGGish, 1024 YAMNet).
 
     The embeddings are standardised with the training rows' statistics (our choice: the
-    bilinear layer then sees inputs of unit scale whatever VGGish produced them; the authors
-    fed the 0..255 post-processed values).
+    fusion layer then sees inputs of unit scale whatever network produced them; the authors
+    fed VGGish's 0..255 post-processed values).
     """
     emb = embed(inputs.examples).float()
     if emb.shape[:2] != inputs.examples.shape[:2]:
@@ -211,4 +213,3 @@ def add_embeddings(inputs: T19Inputs, embed, *, standardise: bool = True) -> T19
         emb = standardise_embeddings(emb, train if len(train) else np.arange(len(inputs)))
     inputs.embeddings = emb
     return inputs
-

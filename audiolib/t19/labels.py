@@ -24,7 +24,7 @@ from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.metrics import coarse_from_fine, sonyc_columns
 
 __all__ = ["OUTPUTS", "n_outputs", "clip_targets", "output_targets", "split_outputs", "class_weights",
-           "truth_frame", "predictions_frame"]
+           "submission_frame"]
 
 OUTPUTS = ("all", "fine", "coarse")
 
@@ -120,23 +120,20 @@ def class_weights(targets: np.ndarray, root: float | None = 10.0) -> np.ndarray:
     return (ratio ** (1.0 / root) * (pos > 0)).astype(np.float32)
 
 
-def truth_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: Taxonomy) -> pd.DataFrame:
-    """Ground truth in the official evaluation's layout: ``audio_filename`` + fine + coarse columns (0/1)."""
-    fine, coarse = np.asarray(fine), np.asarray(coarse)
+def submission_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: Taxonomy, *,
+                     truth: bool = False) -> pd.DataFrame:
+    """Scores in the official files' layout: ``audio_filename``, the fine tags, the coarse categories.
+
+    ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked).
+    """
+    fine, coarse = np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)
     for name, arr, k in (("fine", fine, len(taxonomy.fine)), ("coarse", coarse, len(taxonomy.coarse))):
         if arr.shape != (len(clip_ids), k):
             raise ValueError(f"parameter {name}: expected shape ({len(clip_ids)}, {k}), got {arr.shape}")
-        if not np.isin(arr, (0.0, 1.0)).all():
+        if truth and not np.isin(arr, (0.0, 1.0)).all():
             raise ValueError(f"parameter {name}: ground truth must be 0/1 (hard labels)")
-    table = pd.DataFrame(np.hstack([fine, coarse]).astype(np.int64),
-                         columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
-    table.insert(0, "audio_filename", [str(c) for c in clip_ids])
-    return table
-
-
-def predictions_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: Taxonomy) -> pd.DataFrame:
-    """Scores in the submission layout (``audio_filename``, fine tags, coarse categories), in memory."""
-    table = pd.DataFrame(np.hstack([np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)]),
+    values = np.hstack([fine, coarse])
+    table = pd.DataFrame(values.astype(np.int64) if truth else values,
                          columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
     table.insert(0, "audio_filename", [str(c) for c in clip_ids])
     return table

@@ -34,7 +34,8 @@ class WarmRestartPlateau:
     """Plateau LR reduction with warm restarts, and the best weights per monitored metric.
 
     Args:
-        model: the model being trained (its weights are copied when a metric improves).
+        model: the model being trained (its weights are copied when a metric improves); may be
+            set later, as ``hook.model``, by the builder of the model (before training starts).
         monitors: metric names to maximise (e.g. ``("micro_auprc_coarse", "micro_auprc_fine")``).
         lr: the starting learning rate (the restart value).
         patience: evaluations without any improvement tolerated; the change happens at the next one.
@@ -49,7 +50,7 @@ class WarmRestartPlateau:
         best_steps: ``{metric: step}``; events: LR changes ``{"step", "event", "lr", "factor"}``.
     """
 
-    def __init__(self, model: nn.Module, monitors, *, lr: float, patience: int = 10, factor: float = 0.1,
+    def __init__(self, model: nn.Module | None, monitors, *, lr: float, patience: int = 10, factor: float = 0.1,
                  factor_step: float = 0.1, max_factor: float = 0.9, min_lr: float = 1e-6,
                  reset_optimizer: bool = True):
         if not monitors:

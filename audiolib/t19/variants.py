@@ -1,70 +1,45 @@
-"""Training and scoring of the T19 variants (CNN, CNN+VGGish with 37 / 29 / 8 outputs).
+"""Training and scoring of the T19 models (CNN, CNN+VGGish with 37 / 29 / 8 outputs), as trials.
 
 Training follows the authors' ``train.py``: Adam at 0.01, binary cross-entropy on logits with
 positive-class weights ``(negatives / positives) ** 0.1`` (:func:`~audiolib.t19.labels.class_weights`),
 one evaluation per epoch with the official DCASE 2019 Task 5 metrics on the validation split,
 :class:`~audiolib.t19.schedule.WarmRestartPlateau` on the micro AUPRCs, and the best weights
-kept separately for the coarse and the fine micro AUPRC: coarse scores come from the
-best-coarse weights and fine scores from the best-fine weights.
+kept separately for the coarse and the fine micro AUPRC (:func:`checkpoint_scores` scores each
+kept checkpoint at both levels). :func:`train_model` is one :func:`audiolib.trials.run_trial`;
+the schedule's best weights, best values and learning-rate events are in ``Trial.extra``.
 
->>> config = T19Config(width=0.125, epochs=1, batch_size=4)   # doctest: +SKIP
->>> trained = train_model(inputs, "fusion", "all", config)     # doctest: +SKIP
->>> fine, coarse = variant_scores(trained, inputs, inputs.rows("test"))  # doctest: +SKIP
+>>> config = T19Config(width=0.125, epochs=1, batch_size=4)        # doctest: +SKIP
+>>> trial = train_model(inputs, "t19_fusion", "all", config)      # doctest: +SKIP
+>>> by_checkpoint = checkpoint_scores(trial, inputs, inputs.rows("test"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from audiolib.metrics import sonyc_ust_metrics
-from audiolib.models import create_model
+from audiolib.models import accepts, create_model, list_models
 from audiolib.models.t19 import pack_inputs
+from audiolib.runtime import cpu_has_bf16, resolve_device
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.labels import class_weights, n_outputs, output_targets, predictions_frame, split_outputs, truth_frame
+from audiolib.t19.labels import class_weights, output_targets, split_outputs, submission_frame
 from audiolib.t19.schedule import WarmRestartPlateau
-from audiolib.train import TrainConfig, fit, predict, resolve_device, seed_everything
+from audiolib.train import TrainConfig, predict
+from audiolib.trials import Trial, run_trial
 
-__all__ = ["T19Config", "PackedSet", "Trained", "train_model", "model_scores", "variant_scores", "checkpoint_scores",
-           "official_metrics", "KINDS", "MONITORS", "CHECKPOINTS", "cpu_bf16", "PRECISIONS"]
+__all__ = ["T19Config", "PackedSet", "train_model", "scores_at", "checkpoint_scores", "official_metrics",
+           "takes_embeddings", "MONITORS", "CHECKPOINTS", "PRECISIONS"]
 
-KINDS = {"cnn": "t19_cnn", "fusion": "t19_fusion"}
 MONITORS = {"all": ("micro_auprc_coarse", "micro_auprc_fine"), "fine": ("micro_auprc_coarse", "micro_auprc_fine"),
             "coarse": ("micro_auprc_coarse",)}
 #: monitored metric -> the checkpoint's name in every table ("best coarse" is the report's CNN+VGGish1,
 #: "best fine" its CNN+VGGish2).
 CHECKPOINTS = {"micro_auprc_coarse": "best coarse", "micro_auprc_fine": "best fine"}
 PRECISIONS = ("auto", "float32", "bf16")
-
-
-def cpu_bf16() -> bool:
-    """True when this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-class _Bf16(torch.nn.Module):
-    """Runs the wrapped model under CPU bf16 autocast and returns float32 logits (training speed only).
-
-    Measured here (2 threads, batch 32, width 0.25, 128 x 862 input): about 2x the float32 rate.
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.model(x).float()
 
 
 @dataclass
@@ -81,8 +56,9 @@ class T19Config:
         soft_targets: train on annotator agreement instead of 0/1 (SONYC-UST train only).
         threshold: the hierarchical selection threshold on coarse probabilities (0.5).
         fusion: ``"bilinear"`` (Table 2) or ``"concat"`` (sec. 4.1's text) fusion layer.
-        precision: ``"bf16"`` trains under CPU bf16 autocast, ``"float32"`` does not, ``"auto"``
-            uses bf16 on a CPU with native bf16 (scores are always computed in float32).
+        precision: ``"bf16"`` trains under CPU bf16 autocast (:class:`audiolib.runtime.CpuSpeed`),
+            ``"float32"`` does not, ``"auto"`` uses bf16 on a CPU with native bf16 (the scores of
+            the kept checkpoints are always computed in float32).
         seed, device, progress.
     """
 
@@ -113,22 +89,25 @@ class T19Config:
             raise ValueError(f"T19Config.precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def use_bf16(self, device: torch.device) -> bool:
-        return device.type == "cpu" and (self.precision == "bf16" or (self.precision == "auto" and cpu_bf16()))
+        return device.type == "cpu" and (self.precision == "bf16" or (self.precision == "auto" and cpu_has_bf16()))
 
-    def describe(self) -> dict:
-        return asdict(self)
+
+def takes_embeddings(model: str) -> bool:
+    """Whether registered model ``model`` takes the pretrained embeddings (``t19_fusion``) as input."""
+    return accepts(model, "embedding_dim")
 
 
 class PackedSet(Dataset):
     """Rows of a :class:`T19Inputs` as model inputs: ``[B, 1, 128, frames (+ 10)]`` and targets.
 
-    ``fusion=True`` packs the VGGish embeddings after the spectrogram (:func:`pack_inputs`).
+    ``fusion=True`` packs the embeddings after the spectrogram (:func:`pack_inputs`).
     """
 
-    def __init__(self, inputs: T19Inputs, rows, targets: np.ndarray, *, fusion: bool):
+    def __init__(self, inputs: T19Inputs, rows, targets: np.ndarray | None = None, *, fusion: bool):
         self.rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        targets = np.zeros((len(self.rows), 1), dtype=np.float32) if targets is None else targets
         if fusion and inputs.embeddings is None:
-            raise ValueError(f"{inputs.name}: the fusion model needs VGGish embeddings; call add_embeddings first")
+            raise ValueError(f"{inputs.name}: the fusion model needs embeddings; call add_embeddings first")
         if len(targets) != len(self.rows):
             raise ValueError(f"PackedSet: {len(targets)} target rows for {len(self.rows)} examples")
         self.spec, self.emb, self.fusion = inputs.spec, inputs.embeddings, fusion
@@ -143,26 +122,6 @@ class PackedSet(Dataset):
         x = pack_inputs(spec, self.emb[rows]) if self.fusion else spec.unsqueeze(1)
         return x, self.targets[idx]
 
-    def __getitem__(self, i: int):
-        x, y = self.get_batch(torch.tensor([i]))
-        return x[0], y[0]
-
-
-@dataclass
-class Trained:
-    """A trained model with its best weights per monitored metric and its training record."""
-
-    model: torch.nn.Module
-    kind: str
-    outputs: str
-    states: dict[str, dict] = field(default_factory=dict)
-    best: dict[str, float] = field(default_factory=dict)
-    history: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: list[dict] = field(default_factory=list)
-    train_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    n_train: int = 0
-
 
 def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, rows) -> dict[str, float]:
     """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth).
@@ -170,30 +129,22 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
     Keys: ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``.
     """
     ids = [inputs.clip_ids[i] for i in rows]
-    truth = truth_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy)
-    pred = predictions_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
+    truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
+    pred = submission_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
     out = {}
     for level in ("fine", "coarse"):
         m = sonyc_ust_metrics(truth, pred, inputs.taxonomy, level)
-        out.update({f"micro_auprc_{level}": m["micro_auprc"], f"micro_f1_{level}": m["micro_f1"],
-                    f"macro_auprc_{level}": m["macro_auprc"]})
+        out.update({f"{metric}_{level}": m[metric] for metric in ("micro_auprc", "micro_f1", "macro_auprc")})
     return out
 
 
-def model_scores(model: torch.nn.Module, data: PackedSet, *, state: dict | None = None, device="auto") -> np.ndarray:
-    """Sigmoid scores of ``model`` (with ``state`` loaded first, if given) on ``data``."""
-    if state is not None:
-        model.load_state_dict(state)
-    return predict(model, data, batch_size=64, device=device)
-
-
-def train_model(inputs: T19Inputs, kind: str, outputs: str, config: T19Config, *, train_rows=None, val_rows=None,
+def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, *, train_rows=None, val_rows=None,
                 targets=None, val_targets=None, monitors=None, evaluate=None, epochs: int | None = None,
-                seed_offset: int = 0) -> Trained:
-    """Train a ``t19_cnn`` (``kind="cnn"``) or ``t19_fusion`` model with the authors' recipe.
+                seed_offset: int = 0, ids: dict | None = None) -> Trial:
+    """Train registered model ``model`` (``t19_cnn`` or ``t19_fusion``) with the authors' recipe.
 
     Args:
-        inputs: the corpus (with embeddings for ``fusion``).
+        inputs: the corpus (with embeddings for a model that takes them).
         outputs: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); ignored when ``targets``
             are given (then their width sets the outputs).
         train_rows, val_rows: default all training rows (with augmented copies) and the
@@ -202,11 +153,15 @@ def train_model(inputs: T19Inputs, kind: str, outputs: str, config: T19Config, *
         monitors: metric names the schedule watches; default the micro AUPRCs of ``outputs``.
         evaluate: ``f(scores [n, k]) -> metrics`` for the validation rows; default the official
             metrics of the scores split by ``outputs``.
-        epochs: default ``config.epochs``.
+        epochs: default ``config.epochs``. seed_offset: added to ``config.seed``.
+        ids: the trial's ids (``seed`` is added).
+
+    Returns:
+        The :class:`~audiolib.trials.Trial`; ``extra``: ``model``, ``outputs``, ``states`` (best
+        weights per monitored metric), ``best``, ``events`` (learning-rate changes), ``n_train``.
     """
-    if kind not in KINDS:
-        raise ValueError(f"parameter kind: must be one of {list(KINDS)}, got {kind!r}")
-    taxonomy = inputs.taxonomy
+    if model not in list_models():
+        raise ValueError(f"parameter model: must be a registered model ({list_models()}), got {model!r}")
     train_rows = inputs.rows("train") if train_rows is None else np.asarray(train_rows)
     val_rows = inputs.rows("validate", originals_only=True) if val_rows is None else np.asarray(val_rows)
     if len(train_rows) == 0:
@@ -215,59 +170,53 @@ def train_model(inputs: T19Inputs, kind: str, outputs: str, config: T19Config, *
     if targets is None:
         targets = output_targets(fine[train_rows], coarse[train_rows], outputs)
         val_targets = output_targets(inputs.fine[val_rows], inputs.coarse[val_rows], outputs)
-        width_out = n_outputs(outputs, taxonomy)
-    else:
-        width_out = targets.shape[1]
-    fusion = kind == "fusion"
+    fusion = takes_embeddings(model)
     train_set = PackedSet(inputs, train_rows, targets, fusion=fusion)
     val_set = PackedSet(inputs, val_rows, val_targets, fusion=fusion) if len(val_rows) else None
     device = resolve_device(config.device)
-    seed_everything(config.seed + seed_offset)
-    extra = {"embedding_dim": int(inputs.embeddings.shape[-1]), "fusion": config.fusion} if fusion else {}
-    model = create_model(KINDS[kind], width_out, width=config.width, **extra)
-    runner = _Bf16(model) if config.use_bf16(device) else model
     if evaluate is None:
         def evaluate(scores: np.ndarray) -> dict:
-            return official_metrics(*split_outputs(scores, outputs, taxonomy), inputs, val_rows)
-    monitors = monitors or MONITORS[outputs]
-    hook = WarmRestartPlateau(model, monitors, lr=config.lr, patience=config.patience, factor=config.factor,
-                              factor_step=config.factor_step, min_lr=min(config.min_lr, config.lr / 10))
+            return official_metrics(*split_outputs(scores, outputs, inputs.taxonomy), inputs, val_rows)
+    hook = WarmRestartPlateau(None, monitors or MONITORS[outputs], lr=config.lr, patience=config.patience,
+                              factor=config.factor, factor_step=config.factor_step,
+                              min_lr=min(config.min_lr, config.lr / 10))
+    kwargs = {"width": config.width}
+    if fusion:
+        kwargs.update(embedding_dim=int(inputs.embeddings.shape[-1]), fusion=config.fusion)
+
+    def build() -> torch.nn.Module:  # the schedule keeps copies of this model's weights
+        hook.model = create_model(model, targets.shape[1], **kwargs)
+        return hook.model
+
     batch = min(config.batch_size, len(train_set))
     per_epoch = max(1, len(train_set) // batch)
-    epochs = epochs or config.epochs
-    weights = class_weights(targets, config.weight_root)
-    train_config = TrainConfig(steps=per_epoch * epochs, batch_size=batch, lr=config.lr, optimizer="adam",
-                               pos_weight=weights, seed=config.seed + seed_offset, device=str(device),
-                               eval_every=per_epoch, monitor="", restore_best=False, progress=config.progress)
     # monitor="": fit keeps no best copy of its own; the hook keeps one per monitored metric.
-    start = time.perf_counter()
-    result = fit(runner, train_set, train_config, val_set=val_set,
-                 evaluate_fn=(lambda m, data: evaluate(predict(m, data, batch_size=64, device=device))),
-                 on_evaluate=hook)
-    return Trained(model=model, kind=kind, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),
-                   history=result.history, events=list(hook.events), train_seconds=result.train_seconds,
-                   wall_seconds=time.perf_counter() - start, n_train=len(train_set))
+    train_config = TrainConfig(steps=per_epoch * (epochs or config.epochs), batch_size=batch, lr=config.lr,
+                               optimizer="adam", pos_weight=class_weights(targets, config.weight_root),
+                               seed=config.seed + seed_offset, device=str(device), eval_every=per_epoch, monitor="",
+                               restore_best=False, progress=config.progress, amp=config.use_bf16(device))
+    trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook, ids=ids,
+                      evaluate_fn=lambda m, data: evaluate(predict(m, data, batch_size=64, device=device)))
+    trial.extra.update(model=model, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),
+                       events=list(hook.events), n_train=len(train_set))
+    return trial
 
 
-def variant_scores(trained: Trained, inputs: T19Inputs, rows, device="auto") -> tuple[np.ndarray, np.ndarray]:
-    """``(fine, coarse)`` scores for ``rows``: fine from the best-fine weights, coarse from the best-coarse ones.
-
-    An 8-output model's fine scores (copies of its coarse ones) use the best-coarse weights; the
-    final weights are used where no metric ever improved (no validation rows).
-    """
-    data = PackedSet(inputs, rows, np.zeros((len(rows), 1), dtype=np.float32), fusion=trained.kind == "fusion")
-    final = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
-    by_level = {}
-    for level in ("coarse", "fine"):
-        # an 8-output model has no fine metric of its own: its fine copy uses the best-coarse weights
-        state = trained.states.get(f"micro_auprc_{level}") or trained.states.get("micro_auprc_coarse") or final
-        by_level[level] = split_outputs(model_scores(trained.model, data, state=state, device=device),
-                                        trained.outputs, inputs.taxonomy)
-    trained.model.load_state_dict(final)
-    return by_level["fine"][0], by_level["coarse"][1]
+def scores_at(trial: Trial, inputs: T19Inputs, rows, states: dict, device="auto") -> dict[str, np.ndarray]:
+    """``{name: sigmoid scores [n, outputs]}`` of ``trial``'s model on ``rows`` with each of ``states``
+    loaded (float32; the model keeps its final weights afterwards)."""
+    model = trial.model
+    data = PackedSet(inputs, rows, fusion=takes_embeddings(trial.extra["model"]))
+    final = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    out = {}
+    for name, state in states.items():
+        model.load_state_dict(state)
+        out[name] = predict(model, data, batch_size=64, device=device)
+    model.load_state_dict(final)
+    return out
 
 
-def checkpoint_scores(trained: Trained, inputs: T19Inputs, rows, device="auto",
+def checkpoint_scores(trial: Trial, inputs: T19Inputs, rows, device="auto",
                       only: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{checkpoint: (fine, coarse)}``: each kept checkpoint scored at BOTH levels, as the report's
     Table 3 scores CNN+VGGish1 (best coarse) and CNN+VGGish2 (best fine).
@@ -275,17 +224,8 @@ def checkpoint_scores(trained: Trained, inputs: T19Inputs, rows, device="auto",
     Checkpoint names are :data:`CHECKPOINTS` (``"best coarse"``, ``"best fine"``); ``"final"``
     when no metric was ever measured (no validation rows). ``only`` selects checkpoints by name.
     """
-    data = PackedSet(inputs, rows, np.zeros((len(rows), 1), dtype=np.float32), fusion=trained.kind == "fusion")
-    final = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
-    states = {CHECKPOINTS[m]: state for m, state in trained.states.items() if m in CHECKPOINTS} or {"final": final}
-    out = {}
-    for name, state in states.items():
-        if only is not None and name not in only:
-            continue
-        out[name] = split_outputs(model_scores(trained.model, data, state=state, device=device), trained.outputs,
-                                  inputs.taxonomy)
-    trained.model.load_state_dict(final)
-    return out
-
-
-
+    states = {CHECKPOINTS[m]: state for m, state in trial.extra["states"].items() if m in CHECKPOINTS}
+    states = states or {"final": {k: v.detach().cpu().clone() for k, v in trial.model.state_dict().items()}}
+    states = {name: state for name, state in states.items() if only is None or name in only}
+    return {name: split_outputs(scores, trial.extra["outputs"], inputs.taxonomy)
+            for name, scores in scores_at(trial, inputs, rows, states, device).items()}

@@ -1,25 +1,21 @@
 """The pretrained-embedding branch: YAMNet (a real AudioSet-trained network), the official VGGish
 when its weights are supplied, else a VGGish trained here.
 
-``network="yamnet"`` (:func:`yamnet_branch`): Google's YAMNet, MobileNet-v1 trained on AudioSet
-(about 2 M YouTube clips, 521 classes), from its TensorFlow Lite release read by
-:mod:`audiolib.models.yamnet`; its 1024-d embedding of each 0.96 s example (``log(mel + 0.001)``
-front end, :func:`audiolib.t19.inputs.example_patches`) goes into the fusion layer in place of
-VGGish's 128-d one. It is the closest this machine has to the report's pretrained VGGish: a
-different network, trained on the same corpus. :func:`yamnet_available` says whether its file is here.
-The examples are computed in T19's own input pass (:func:`audiolib.t19.extract_inputs` with
-``front_end="yamnet"``), not by ``audiolib.models.yamnet.embed_clips`` (which reads the original
-clips through the feature cache), because every augmented copy of a training clip needs the
-embedding of its own augmented audio.
+``network="yamnet"``: Google's YAMNet, MobileNet-v1 trained on AudioSet (about 2 M YouTube clips,
+521 classes), from its TensorFlow Lite release read by :mod:`audiolib.models.yamnet`; its 1024-d
+embedding of each 0.96 s example (``log(mel + 0.001)`` front end) goes into the fusion layer in
+place of VGGish's 128-d one: a different network, trained on the same corpus as the report's
+VGGish. The examples are T19's inputs (:func:`audiolib.t19.extract_inputs` with
+``front_end="yamnet"``), because every augmented copy of a training clip needs the embedding of
+its own augmented audio.
 
 Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
 frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
-weights (``vggish-10086976.pth``, optionally ``vggish_pca_params`` for the post-processing)
-this module does the same. Without them (no download is possible here) it trains a VGGish of
-the published architecture, optionally narrower, as a tagger of 0.96 s examples labelled with
-their clip's fine and coarse tags (H17's recipe), on the training clips of the default corpus,
-and then uses its 128-d embedding layer. :attr:`VGGishBranch.description` says which one a
-table used.
+weights (``vggish-10086976.pth``, optionally ``vggish_pca_params``) this module does the same.
+Without them (no download is possible here) it trains a VGGish of the published architecture,
+optionally narrower, as a tagger of 0.96 s examples labelled with their clip's fine and coarse
+tags (H17's recipe), and uses its 128-d embedding layer. :attr:`VGGishBranch.description` says
+which one a table used.
 """
 
 from __future__ import annotations
@@ -31,11 +27,15 @@ import numpy as np
 import torch
 
 from audiolib.data.patches import PatchSet
-from audiolib.models.vggish import VGGish, load_vggish_pca, load_vggish_weights, vggish_postprocess
+from audiolib.models import create_model
+from audiolib.models.vggish import load_vggish_pca, vggish_postprocess
+from audiolib.models.yamnet import load_yamnet, yamnet_files
+from audiolib.runtime import resolve_device
 from audiolib.t19.inputs import T19Inputs
-from audiolib.train import TrainConfig, fit, resolve_device, seed_everything
+from audiolib.train import TrainConfig
+from audiolib.trials import Trial, run_trial
 
-__all__ = ["VGGishBranch", "vggish_branch", "yamnet_branch", "yamnet_available", "embedding_branch", "NETWORKS"]
+__all__ = ["VGGishBranch", "vggish_branch", "yamnet_available", "embedding_branch", "resolve_embedding", "NETWORKS"]
 
 NETWORKS = ("yamnet", "vggish")
 
@@ -48,29 +48,25 @@ class VGGishBranch:
         model: the network (``embedding`` gives 128-d per example; 1024-d for YAMNet).
         description: what it is, for every table (official weights or trained here, on what).
         pca: ``(eigen_vectors, means)`` of the published post-processing, or ``None``.
-        train_seconds: training time when trained here (0 for official weights).
+        trial: its training (:func:`audiolib.trials.run_trial`) when trained here, else ``None``.
         network: ``"vggish"`` or ``"yamnet"``; trained_on: the data its weights were trained on.
     """
 
     model: torch.nn.Module
     description: str
     pca: tuple[torch.Tensor, torch.Tensor] | None = None
-    train_seconds: float = 0.0
+    trial: Trial | None = None
     network: str = "vggish"
     trained_on: str = ""
 
-    @property
-    def dim(self) -> int:
-        return 1024 if self.network == "yamnet" else 128
-
     @torch.no_grad()
     def embed(self, examples: torch.Tensor, *, batch_size: int = 256, device="auto") -> torch.Tensor:
-        """``[n, k, 96, 64]`` examples -> ``[n, k, 128]`` embeddings (float32, CPU)."""
+        """``[n, k, 96, 64]`` examples -> ``[n, k, D]`` embeddings (float32, CPU; D 128 or 1024 for YAMNet)."""
         device = resolve_device(device)
         model = self.model.to(device).eval()
         flat = examples.reshape(-1, 1, *examples.shape[-2:])
         out = [model.embedding(flat[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(flat), batch_size)]
-        emb = torch.cat(out) if out else torch.zeros(0, self.dim)
+        emb = torch.cat(out)
         if self.pca is not None:
             emb = vggish_postprocess(emb, *self.pca)
         return emb.reshape(*examples.shape[:2], -1).float()
@@ -91,8 +87,7 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
             the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
     """
     if weights:
-        model = VGGish(num_classes=1, width=1.0)
-        load_vggish_weights(model, weights)
+        model = create_model("vggish", 1, weights=weights)
         pca_params = load_vggish_pca(pca) if pca else None
         text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
         return VGGishBranch(model, text, pca_params, network="vggish",
@@ -106,52 +101,55 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
     clip_index = torch.arange(len(rows)).repeat_interleave(k)
     data = PatchSet(patches, clip_targets[clip_index], clip_index, clip_targets, [inputs.clip_ids[i] for i in rows],
                     list(inputs.taxonomy.fine) + list(inputs.taxonomy.coarse))
-    seed_everything(seed)
-    model = VGGish(num_classes=clip_targets.shape[1], width=width)
-    result = fit(model, data, TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, seed=seed,
-                                          device=str(resolve_device(device)), progress=False))
+    trial = run_trial("vggish", data, TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, seed=seed,
+                                                  device=str(resolve_device(device)), progress=False),
+                      num_classes=clip_targets.shape[1], model_kwargs={"width": width}, ids={"model": "vggish"})
     text = (f"VGGish architecture trained in this workbook (width {width:g}, {steps} steps of {batch_size}) on the "
             f"{len(rows)} training clips of {inputs.name}; not the published weights")
-    return VGGishBranch(model.cpu().eval(), text, None, result.train_seconds, network="vggish",
+    return VGGishBranch(trial.model.cpu().eval(), text, None, trial, network="vggish",
                         trained_on=f"{len(rows)} training clips of {inputs.name} (this workbook)")
 
 
 def yamnet_available() -> bool:
-    """True when YAMNet's port and its release file are here (``audiolib.models.yamnet``)."""
+    """True when YAMNet's release file is here (:func:`audiolib.models.yamnet.yamnet_files`)."""
     try:
-        from audiolib.models.yamnet import yamnet_files
-
         yamnet_files()
         return True
-    except (ImportError, FileNotFoundError):
+    except FileNotFoundError:
         return False
-
-
-def yamnet_branch(inputs: T19Inputs | None = None, *, device="auto") -> VGGishBranch:
-    """YAMNet's released weights as the frozen embedder (1024-d per 0.96 s example).
-
-    ``inputs`` (optional) must hold YAMNet-front-end examples (``extract_inputs(front_end="yamnet")``).
-    """
-    if inputs is not None and inputs.front_end != "yamnet":
-        raise ValueError(f"{inputs.name}: YAMNet needs its own front end; extract the inputs with front_end='yamnet'")
-    from audiolib.models.yamnet import load_yamnet, yamnet_files
-
-    path = yamnet_files()["tflite"]
-    model = load_yamnet(device="cpu")
-    text = (f"YAMNet ({path.name}, Google's AudioSet release, int8 weights dequantised, PyTorch port), trained on "
-            "AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the report's VGGish")
-    return VGGishBranch(model.eval(), text, None, 0.0, network="yamnet",
-                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
 
 
 def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
                      width: float = 1.0, steps: int = 2000, seed: int = 0, device="auto") -> VGGishBranch:
-    """The pretrained branch by name: ``"yamnet"`` (:func:`yamnet_branch`) or ``"vggish"`` (:func:`vggish_branch`:
-    the official weights when ``weights`` is given, else one trained here)."""
-    if network == "yamnet":
-        return yamnet_branch(inputs, device=device)
+    """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s) or
+    VGGish (:func:`vggish_branch`: the official weights when ``weights`` is given, else one trained
+    here). ``inputs`` must hold the examples of the network's front end (``inputs.front_end``)."""
+    if network not in NETWORKS:
+        raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
+    if inputs.front_end != network:
+        raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
     if network == "vggish":
-        if inputs.front_end != "vggish":
-            raise ValueError(f"{inputs.name}: VGGish needs the VGGish front end; extract with front_end='vggish'")
         return vggish_branch(inputs, weights=weights, pca=pca, width=width, steps=steps, seed=seed, device=device)
-    raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
+    text = (f"YAMNet ({yamnet_files()['tflite'].name}, Google's AudioSet release, int8 weights dequantised, PyTorch "
+            "port), trained on AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the "
+            "report's VGGish")
+    return VGGishBranch(load_yamnet(device="cpu").eval(), text, network="yamnet",
+                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
+
+
+def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
+    """``(network, fusion)`` from the notebook's ``EMBEDDING_NETWORK`` and ``FUSION`` (``"auto"`` allowed).
+
+    ``network="auto"``: YAMNet when its port and release file are here, else VGGish.
+    ``fusion="auto"``: Table 2's bilinear layer for VGGish's 10 x 128 values; sec. 4.1's
+    concatenation for YAMNet's 10 x 1024 (a bilinear layer would hold 256 x 10240 x 512 weights).
+    """
+    if network == "auto":
+        network = "yamnet" if yamnet_available() else "vggish"
+    if network not in NETWORKS:
+        raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto' or one of {NETWORKS}, got {network!r}")
+    if fusion == "auto":
+        fusion = "concat" if network == "yamnet" else "bilinear"
+    if fusion not in ("bilinear", "concat"):
+        raise ValueError(f"parameter FUSION: must be 'auto', 'bilinear' or 'concat', got {fusion!r}")
+    return network, fusion
