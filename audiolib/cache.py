@@ -133,8 +133,9 @@ def _files_digest(clips) -> str:
 def _loader_digest(loader) -> str:
     """Name and source digest of the code that produces a clip's audio (e.g. a synthetic generator).
 
-    A loader that wraps another (an attribute ``loader``, as a preprocessing step around a
-    dataset's file loader) adds the inner one's digest, so that a change to either is a new key.
+    A loader that wraps another (an attribute ``loader``, or ``clips.loader`` for one wrapping a
+    whole ClipSet, as a preprocessing step around a dataset's file loader) adds the inner one's
+    digest, so that a change to either is a new key.
     """
     import inspect
 
@@ -145,7 +146,7 @@ def _loader_digest(loader) -> str:
     except (TypeError, OSError):
         source = b""
     digest = f"{name}:{hashlib.sha256(source).hexdigest()[:16]}"
-    inner = getattr(loader, "loader", None)
+    inner = getattr(loader, "loader", None) or getattr(getattr(loader, "clips", None), "loader", None)
     return digest if inner is None or inner is loader else f"{digest}|inner:{_loader_digest(inner)}"
 
 

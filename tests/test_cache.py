@@ -299,3 +299,9 @@ def test_a_wrapping_loader_keys_the_inner_loader_too():
     assert _loader_digest(Wrapper(read_a)) != _loader_digest(Wrapper(read_b))
     assert _loader_digest(Wrapper(read_a)).split("|inner:")[0] == _loader_digest(Wrapper(read_b)).split("|inner:")[0]
     assert "|inner:" not in _loader_digest(read_a)        # a plain loader's key is as before
+
+    class ClipsWrapper:                                   # wraps a whole ClipSet (its .loader)
+        def __init__(self, loader):
+            self.clips = type("Clips", (), {"loader": loader})()
+
+    assert _loader_digest(ClipsWrapper(read_a)) != _loader_digest(ClipsWrapper(read_b))

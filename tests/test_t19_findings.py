@@ -12,6 +12,7 @@ from audiolib import findings as F
 from audiolib import paths
 from audiolib.reference import PAPER_FILES, parse_quoted
 from audiolib import t19
+from audiolib.models.yamnet import yamnet_missing
 from audiolib.t19 import claims, paper
 
 
@@ -206,7 +207,7 @@ def test_resolve_embedding_choices():
 
 
 def test_yamnet_branch_embeds_yamnet_examples(tmp_path, monkeypatch):
-    if not t19.yamnet_available():
+    if yamnet_missing():
         pytest.skip("YAMNet's port or its release file is absent (../shared/models/yamnet)")
     from audiolib.data import load_dataset
 

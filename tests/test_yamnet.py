@@ -357,3 +357,12 @@ def test_download_rejects_a_wrong_file(served, tmp_path):
     with pytest.raises(DownloadError, match="sha256"):
         Y.download_yamnet(tmp_path / "y", base_urls=urls, progress=False)
     assert not (tmp_path / "y" / "yamnet.tflite").exists()
+
+
+def test_yamnet_missing_says_why_or_nothing(tmp_path):
+    from audiolib.models.yamnet import yamnet_missing
+
+    assert "yamnet.tflite" in yamnet_missing(tmp_path) and "download_yamnet" in yamnet_missing(tmp_path)
+    (tmp_path / "yamnet.tflite").write_bytes(b"TFL3")
+    (tmp_path / "yamnet_class_map.csv").write_text("index,mid,display_name\n")
+    assert yamnet_missing(tmp_path) == ""

@@ -94,13 +94,13 @@ def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
     """YAMNet's 1024-d frame embeddings (0.96 s every 0.48 s) of every clip of ``small`` as patches
     ``[N, 1, 1024]`` labelled with the clip's labels; ``None`` (with the reason printed) when the
     YAMNet port or its release file is not available here."""
-    try:
-        from ..models.yamnet import embed_clips, load_yamnet
-        model = load_yamnet(device="cpu")
-    except (ImportError, FileNotFoundError, OSError, ValueError) as exc:
-        print(f"YAMNet not available: {exc}")
+    from ..models.yamnet import embed_clips, load_yamnet, yamnet_missing
+
+    missing = yamnet_missing()
+    if missing:
+        print(f"YAMNet not available: {missing}")
         return None
-    out = embed_clips(small.clips, model, device=device)
+    out = embed_clips(small.clips, load_yamnet(device="cpu"), device=device)
     counts = [len(f) for f in out.frames]
     index = torch.arange(len(counts)).repeat_interleave(torch.tensor(counts))
     emb = torch.from_numpy(np.concatenate(out.frames)).float().unsqueeze(1)

@@ -44,6 +44,7 @@ from torch.nn import functional as F
 from .registry import register_model
 
 __all__ = ["YAMNet", "ReleaseFrontEnd", "yamnet", "load_yamnet_weights", "load_yamnet", "yamnet_root", "yamnet_files",
+           "yamnet_missing",
            "download_yamnet", "class_names", "ClipEmbeddings", "embed_patches", "embed_clips", "same_padding", "EMBEDDING_DIM", "NUM_CLASSES", "LAYERS",
            "TFLITE_SHA256", "CLASS_MAP_SHA256", "TFLITE_URL", "CLASS_MAP_URL"]
 
@@ -340,6 +341,20 @@ def yamnet_files(root: str | Path | None = None) -> dict[str, Path]:
                                 "audiolib.models.yamnet.download_yamnet() (internet) or set $AUDIOLIB_YAMNET_ROOT "
                                 "to a folder holding yamnet.tflite and yamnet_class_map.csv")
     return files
+
+
+def yamnet_missing(root: str | Path | None = None) -> str:
+    """Why YAMNet cannot be loaded here (its release files absent), or ``""`` when it can.
+
+    The one availability check of the workbook: a notebook that uses YAMNet where present prints
+    this reason and runs without it. A file that is present but damaged is not "missing": loading
+    it raises, naming the file.
+    """
+    try:
+        yamnet_files(root)
+    except FileNotFoundError as exc:
+        return str(exc)
+    return ""
 
 
 def download_yamnet(dest: str | Path | None = None, *, base_urls: dict[str, str] | None = None,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from audiolib.augment import AugmentPolicy, augment, augment_seed
-from audiolib.cache import cached_patchset, key_parts
+from audiolib.cache import cached_patchset
 from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.features import get_config
 from audiolib.t19.labels import clip_targets
@@ -121,8 +121,9 @@ def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolic
     """The rows of :class:`T19Inputs` as a ClipSet: each clip, then ``augment_copies`` augmented
     copies of each clip of ``augment_splits`` (ids ``<clip>~<k>``), all ``clip_seconds`` long.
 
-    Its description names the base corpus, its clip loader, the length, the copies, the policy and
-    the seed, so the feature cache's key changes with any of them.
+    Its description names the base corpus, the length, the copies, the policy and the seed, so the
+    feature cache's key changes with any of them (and with the base corpus's loader, which the key
+    digests through :class:`ClipCopy`).
     """
     if augment_copies < 0:
         raise ValueError(f"parameter augment_copies: must be >= 0, got {augment_copies}")
@@ -133,8 +134,7 @@ def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolic
     manifest = clips.manifest.iloc[source].reset_index(drop=True).assign(source_row=source, augment_copy=copy)
     manifest["clip_id"] = [f"{c}~{k}" if k else str(c) for c, k in zip(manifest["clip_id"], copy)]
     description = (f"{clips.description}; T19 inputs: clips cut or padded to {clip_seconds:g} s, {augment_copies} "
-                   f"augmented copies of each {'/'.join(augment_splits)} clip ({policy}, seed {seed}); clip loader "
-                   f"{key_parts(clips, FEATURES)['loader']}")
+                   f"augmented copies of each {'/'.join(augment_splits)} clip ({policy}, seed {seed})")
     return ClipSet(f"{clips.name}-t19", manifest, list(clips.classes), ClipCopy(clips, clip_seconds, policy, seed),
                    taxonomy=clips.taxonomy, description=description)
 

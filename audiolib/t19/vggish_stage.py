@@ -29,13 +29,13 @@ import torch
 from audiolib.data.patches import PatchSet
 from audiolib.models import create_model
 from audiolib.models.vggish import load_vggish_pca, vggish_postprocess
-from audiolib.models.yamnet import load_yamnet, yamnet_files
+from audiolib.models.yamnet import load_yamnet, yamnet_files, yamnet_missing
 from audiolib.runtime import resolve_device
 from audiolib.t19.inputs import T19Inputs
 from audiolib.train import TrainConfig
 from audiolib.trials import Trial, run_trial
 
-__all__ = ["VGGishBranch", "vggish_branch", "yamnet_available", "embedding_branch", "resolve_embedding", "NETWORKS"]
+__all__ = ["VGGishBranch", "vggish_branch", "embedding_branch", "resolve_embedding", "NETWORKS"]
 
 NETWORKS = ("yamnet", "vggish")
 
@@ -110,15 +110,6 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
                         trained_on=f"{len(rows)} training clips of {inputs.name} (this workbook)")
 
 
-def yamnet_available() -> bool:
-    """True when YAMNet's release file is here (:func:`audiolib.models.yamnet.yamnet_files`)."""
-    try:
-        yamnet_files()
-        return True
-    except FileNotFoundError:
-        return False
-
-
 def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
                      width: float = 1.0, steps: int = 2000, seed: int = 0, device="auto") -> VGGishBranch:
     """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s) or
@@ -145,7 +136,7 @@ def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
     concatenation for YAMNet's 10 x 1024 (a bilinear layer would hold 256 x 10240 x 512 weights).
     """
     if network == "auto":
-        network = "yamnet" if yamnet_available() else "vggish"
+        network = "vggish" if yamnet_missing() else "yamnet"
     if network not in NETWORKS:
         raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto' or one of {NETWORKS}, got {network!r}")
     if fusion == "auto":

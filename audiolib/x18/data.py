@@ -41,7 +41,7 @@ from audiolib.data.splits import column_split, held_out_folds, load_available, s
 from audiolib.embeddings import WRITERS, embed_patches, fit_pca, frames_per_clip, postprocess, save_embedding_model
 from audiolib.features import get_config
 from audiolib.models import accepts, list_models
-from audiolib.models.yamnet import load_yamnet, yamnet_files
+from audiolib.models.yamnet import load_yamnet, yamnet_missing
 from audiolib.train import TrainConfig
 from audiolib.trials import Trial, run_trial
 
@@ -332,11 +332,10 @@ def prepare_datasets(names: Sequence[str], *, embedder: str = "auto", primary: s
         raise ValueError(f"EMBED_MODEL: unknown model {embed_model!r}; registered models: {', '.join(list_models())}")
     info: dict[str, Any] = {"clips": {}}
     if embedder == "auto":
-        try:
-            yamnet_files()
-            embedder = "yamnet"
-        except FileNotFoundError as exc:
-            embedder, info["embedder_note"] = "trained", f"YAMNet not available: {exc}"
+        missing = yamnet_missing()
+        embedder = "trained" if missing else "yamnet"
+        if missing:
+            info["embedder_note"] = f"YAMNet not available: {missing}"
             print(f"EMBEDDER auto -> trained ({info['embedder_note']})")
     info["embedder"] = embedder
 
