@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from . import train as _train
+from .checkpoints import load_model, save_model
 from .features import LogMelConfig, frame_patches, get_config, log_mel
 
 __all__ = ["Framewise", "recording_patches", "framewise_scores", "stream_framewise", "plot_framewise",
@@ -125,10 +126,9 @@ def save_tagger(path: str | Path, model: nn.Module, *, model_name: str, model_kw
         step: the training step it was saved at.
     """
     config = feature_config if isinstance(feature_config, str) else feature_config.to_dict()
-    extra = {"model_name": model_name, "model_kwargs": dict(model_kwargs), "num_classes": len(classes),
-             "feature_config": config, "classes": list(classes), "class_names": list(class_names or classes),
-             "description": description}
-    return _train.save_checkpoint(path, model, step=int(step), extra=extra)
+    return save_model(path, model, model_name=model_name, model_kwargs=model_kwargs, num_classes=len(classes),
+                      step=step, feature_config=config, classes=list(classes),
+                      class_names=list(class_names or classes), description=description)
 
 
 def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -141,22 +141,11 @@ def load_tagger(path: str | Path, *, device="cpu") -> tuple[nn.Module, dict[str,
         FileNotFoundError / ValueError naming ``path`` when it is missing, unreadable, or does not
         say which model it holds.
     """
-    from .checkpoints import check_rebuild_info
-    from .models import create_model
-
-    path = Path(path)
-    payload = _train.load_checkpoint(path)
-    extra = dict(payload.get("extra") or {})
-    if "model_name" not in extra or "num_classes" not in extra:
-        raise ValueError(f"checkpoint {path} does not say which model it holds (extra.model_name and "
-                         f"extra.num_classes); save it with audiolib.tagging.save_tagger")
-    check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
-    model = create_model(extra["model_name"], int(extra["num_classes"]), **dict(extra.get("model_kwargs") or {}))
-    _train.load_checkpoint(path, model)
+    model, extra = load_model(path, device=device)
     extra.setdefault("classes", [str(k) for k in range(int(extra["num_classes"]))])
     extra.setdefault("class_names", list(extra["classes"]))
     extra.setdefault("feature_config", "vggish")
-    return model.to(_train.resolve_device(device)).eval(), extra
+    return model, extra
 
 
 # --- long recordings, streamed ------------------------------------------------------------------
