@@ -84,7 +84,7 @@ def _load(checkpoint: str | None, model_name: str | None, device: str):
     if model_name not in MODELS:
         raise ValueError(f"--model {model_name!r} unknown; available: {', '.join(MODELS)}")
     from .models import yamnet as _yamnet
-    from .train import resolve_device
+    from .runtime import resolve_device
 
     model = _yamnet.load_yamnet(device=resolve_device(device))
     names = _yamnet.class_names()

@@ -6,7 +6,7 @@ A recording is turned into its log-mel spectrogram, cut into 96-frame (0.96 s) p
 highest peak (:func:`plot_framewise`). :func:`stream_framewise` does the same for a file of any
 length in bounded memory (the ``audiolib tag`` command).
 
-The tagger checkpoint is :func:`audiolib.train.save_checkpoint` with everything needed to
+The tagger checkpoint is :func:`audiolib.checkpoints.save_model` with everything needed to
 rebuild the model in ``extra``: ``model_name``, ``model_kwargs``, ``num_classes``,
 ``feature_config`` (the same keys :mod:`audiolib.embeddings` uses, so either module reads the
 other's checkpoints), plus ``classes`` and ``class_names``.

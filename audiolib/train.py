@@ -38,9 +38,8 @@ from tqdm.auto import tqdm
 
 from . import distributed as _dist
 from . import loaders as _loaders
-from .loaders import batch_indices
 from .checkpoints import load_checkpoint, save_checkpoint
-from .runtime import cpu_has_bf16, resolve_device, rng_state, seed_everything, set_rng_state, unwrap
+from .runtime import cpu_has_bf16, resolve_device, rng_state, set_rng_state, unwrap
 
 LOSSES = ("bce", "softmax_ce", "mse")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")

@@ -155,7 +155,7 @@ def test_cli_writes_readable_files(tiny_model_and_clips, tmp_path, capsys):
 
 
 def test_load_embedding_model_needs_model_name(tmp_path):
-    from audiolib.train import save_checkpoint
+    from audiolib.checkpoints import save_checkpoint
 
     path = save_checkpoint(tmp_path / "plain.pt", torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="plain.pt does not say which model"):

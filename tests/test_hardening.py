@@ -166,7 +166,7 @@ def test_result_files_follow_the_umask(tmp_path):
         root = tmp_path / "results"
         folder = _finished_run(root)
         run = results.Run("demo", folder, json.loads((folder / "meta.json").read_text()))
-        from audiolib.train import save_checkpoint
+        from audiolib.checkpoints import save_checkpoint
         from audiolib.models import create_model
 
         save_checkpoint(run.path("best_model.pt"), create_model("fc_audio", 2, layers=1, units=4))
@@ -482,7 +482,7 @@ def test_unpack_into_does_not_move_a_link_out_of_its_tree(tmp_path):
 def test_checkpoint_declaring_absurd_sizes_is_refused_before_allocation(tmp_path, monkeypatch, change, field):
     from audiolib import embeddings, models
     from audiolib.tagging import load_tagger
-    from audiolib.train import save_checkpoint
+    from audiolib.checkpoints import save_checkpoint
 
     extra = {"model_name": "fc_audio", "model_kwargs": {"layers": 1, "units": 4}, "num_classes": 2,
              "feature_config": "vggish", **change}

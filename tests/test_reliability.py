@@ -38,7 +38,8 @@ from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.data.patches import build_patchset
 from audiolib.data.scan import UnusableDataError, scan_clips
 from audiolib.models import create_model
-from audiolib.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from audiolib.checkpoints import load_checkpoint, save_checkpoint
+from audiolib.train import TrainConfig, fit
 
 SR = 16000  # the rate the corpus is loaded at (the VGGish front end's)
 

@@ -49,7 +49,7 @@ def test_tagger_checkpoint_round_trip(tmp_path):
     x = torch.randn(2, 1, 96, 64)
     torch.testing.assert_close(model(x), trained(x))
     # A checkpoint that does not say which model it holds is refused, naming the file.
-    from audiolib.train import save_checkpoint
+    from audiolib.checkpoints import save_checkpoint
 
     bare = save_checkpoint(tmp_path / "bare.pt", trained)
     with pytest.raises(ValueError, match="bare.pt.*which model"):

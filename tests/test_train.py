@@ -25,19 +25,10 @@ from torch import nn
 from audiolib.data.patches import PatchSet
 from audiolib.models import create_model
 from audiolib.models.base import AudioClassifier
-from audiolib.train import (
-    TrainConfig,
-    batch_indices,
-    clip_scores,
-    evaluate,
-    fit,
-    load_checkpoint,
-    loss_function,
-    predict,
-    resolve_device,
-    save_checkpoint,
-    speed_switches,
-)
+from audiolib.checkpoints import load_checkpoint, save_checkpoint
+from audiolib.loaders import batch_indices
+from audiolib.runtime import resolve_device
+from audiolib.train import TrainConfig, clip_scores, evaluate, fit, loss_function, predict, speed_switches
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
