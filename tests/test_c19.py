@@ -76,8 +76,6 @@ def test_fit_duration_crops_from_start_and_tiles():
     y = torch.arange(10.0)
     assert fit_duration(y, 4).tolist() == [0, 1, 2, 3]
     assert fit_duration(y, 25).tolist() == list(range(10)) * 2 + [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="0 samples"):
-        fit_duration(torch.zeros(0), 5)
 
 
 def _librosa_image(prepared: np.ndarray, n_mels: int, seconds: float, frames: int) -> np.ndarray:
@@ -98,19 +96,21 @@ def test_mel_images_match_librosa(name, length):
     y = (0.3 * np.sin(2 * np.pi * (300 + 400 * t) * t) + 0.05 * rng.standard_normal(length)).astype(np.float32)
     res = RESOLUTIONS[name]
     ours = clip_image(torch.from_numpy(y), SAMPLE_RATE, res, top_db=None).numpy()  # already prepared
-    ref = _librosa_image(y, res.n_mels, res.seconds, res.frames)
+    ref = _librosa_image(y, res.shape[0], res.seconds, res.shape[1])
     assert ours.shape == res.shape == ref.shape
     assert ours.min() == 0.0 and ours.max() == 1.0
     assert np.abs(ours - ref).max() < 2e-3
 
 
-def test_prepare_resamples_and_trims():
+def test_prepare_resamples_trims_and_tiles():
     sr = 44100
     y = torch.cat([torch.zeros(sr), torch.sin(2 * np.pi * 500 * torch.arange(sr) / sr), torch.zeros(sr)])
-    out = prepare_waveform(y, sr)
-    assert abs(len(out) - SAMPLE_RATE) < 2 * 2048  # about the 1 s tone at 22.05 kHz
-    with pytest.raises(ValueError, match="mono"):
-        prepare_waveform(torch.zeros(2, 100), sr)
+    out = prepare_waveform(y, sr, RESOLUTIONS["R3"])
+    assert len(out) == round(3.5 * SAMPLE_RATE)
+    # the 1 s tone, its silence trimmed, tiled: loud from the start and again after about 1 s
+    assert out[:2048].abs().max() > 0.5 and out[SAMPLE_RATE + 4096:SAMPLE_RATE + 6144].abs().max() > 0.5
+    with pytest.raises(ValueError, match=r"\[time\]"):
+        prepare_waveform(torch.zeros(2, 100), sr, RESOLUTIONS["R1"])
 
 
 def _numpy_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -221,7 +221,7 @@ def test_synthetic_stand_in_is_single_label_with_five_folds_and_capped_per_fold(
 
 
 def test_dataset_names_come_from_the_registry():
-    with pytest.raises(ValueError, match="esc20.*known:.*esc50"):
+    with pytest.raises(ValueError, match="esc20.*known.*esc50"):
         c19.select_datasets(["esc20"])
 
 
@@ -277,14 +277,12 @@ def test_stage_images_per_method():
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="epoch_scale"):
-        C19Config(epoch_scale=-1)
     with pytest.raises(ValueError, match="width=1.0"):
         C19Config(pretrained="resnet34.pth", width=0.5)
     with pytest.raises(ValueError, match="range_test"):
         C19Config(range_test="twice")
-    with pytest.raises(ValueError, match="in_chans"):
-        C19Config(in_chans=2)
+    with pytest.raises(ValueError, match="lr_policy"):
+        C19Config(lr_policy="cosine")
 
 
 def _synthetic_images(data, seed=0):
@@ -294,7 +292,7 @@ def _synthetic_images(data, seed=0):
     for name, res in RESOLUTIONS.items():
         imgs = 0.1 * torch.rand(len(data), *res.shape, generator=g)
         for i, c in enumerate(c19.labels_of(data)):
-            band = res.n_mels // 4
+            band = res.shape[0] // 4
             imgs[i, c * band:(c + 1) * band] += 0.8
         out[name] = imgs.clamp(0, 1)
     return out
@@ -396,7 +394,7 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
     cfg = C19Config(epoch_scale=0.01, lr_policy="range_test", width=0.0625, batch_size=8, range_test_steps=10,
                     device="cpu")
     train_idx = np.flatnonzero(c19.folds_of(data) != 1)
-    lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg)
+    lrs, tests = choose_lrs(data, images, train_idx, ["baseline", "mel"], cfg, fold=1)
     assert [(t["tag"], round(t["body_lr_factor"], 3)) for t in tests] == [("R3", 1.0), ("R3", 0.333), ("R1", 1.0),
                                                                           ("R1", 0.333), ("R2", 1.0), ("R2", 0.333)]
     rate = {(t["tag"], t["body_lr_factor"]): t["test"].suggestion for t in tests}
@@ -405,13 +403,14 @@ def test_range_test_once_picks_a_rate_per_resolution_and_split(one_torch_thread)
     assert sorted(lrs) == sorted(c19.paper.RATE_NAMES)
     for t in tests:
         assert cfg.range_test_bounds[0] <= t["test"].suggestion <= cfg.range_test_bounds[1]
-    table = c19.range_test_table([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
+    assert all((t["dataset"], t["fold"], t["method"]) == ("tones", 1, "any") for t in tests)
+    table = c19.range_test_table(tests)
     assert {"loss", "smoothed_loss", "suggested_lr"} <= set(table["metric"])
     trial = train_method(data, images, train_idx, np.flatnonzero(c19.folds_of(data) == 1), "mel", cfg, fold=1, lrs=lrs)
     stages = trial.extra["stages"]
     assert [s.max_lr for _, s in stages] == [rate[(s.tag, s.body_lr_factor)] for _, s in stages]
     assert [s.max_lr for _, s in stages][:2] == [rate[("R1", 1.0)], rate[("R1", 1 / 3)]]
-    c19.plot_range_tests([{"dataset": "tones", "fold": 1, "method": "any", **t} for t in tests])
+    c19.plot_range_tests(tests)
 
 
 def test_cross_validate_rejects_absent_folds_and_methods():

@@ -203,8 +203,6 @@ def test_epoch_scale_keeps_every_stage():
     assert [s.epochs for _, s in stage_plan("mel", cfg)] == [1, 1, 1, 1, 1, 4]
     assert [s.epochs for _, s in stage_plan("mel", C19Config(epoch_scale=0.001))] == [1] * 6
     assert scaled_epochs(50, 0.01) == 1 and scaled_epochs(70, 0.5) == 35
-    with pytest.raises(ValueError, match="epoch_scale"):
-        C19Config(epoch_scale=0)
 
 
 def test_rates_default_to_table1_per_dataset():
@@ -215,8 +213,6 @@ def test_rates_default_to_table1_per_dataset():
     assert stage_rates("esc10", C19Config(lr_policy="range_test")) is None
     with pytest.raises(ValueError, match="lr_policy"):
         C19Config(lr_policy="table")
-    with pytest.raises(ValueError, match="fixed"):
-        C19Config(lr_policy="fixed")
 
 
 def test_largest_stable_lr_is_the_last_steadily_falling_rate():

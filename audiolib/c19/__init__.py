@@ -17,12 +17,6 @@ Modules
 :mod:`.paper`       the paper's Tables 1-3, quoted exactly
 :mod:`.claims`      the paper's claims and the evaluator that gives their verdicts
 
-The paper's pre-processing (22.05 kHz, silence trimmed, t-second extracts, dB mel images min-max
-scaled to [0, 1]: R1 64x128, R2 96x214, R3 128x300) is :mod:`.preprocess`; its schedule, Table 1 as
-written (the baseline's three 1cycle stages at R3, 190 epochs; two per resolution for the
-progressive methods, 170 epochs, although the paper says all methods train equally long), with
-Table 1's rates per dataset or a range test, is :mod:`.training`.
-
 Departures in the reduced profiles (``smoke``, ``quick``) only: a width multiplier on ResNet-34,
 every stage's epochs scaled by ``EPOCH_SCALE`` (at least one each, the stage structure kept), a
 cap on clips per fold, one held-out fold per dataset (three seeds), and batch-norm statistics
@@ -35,20 +29,9 @@ leave the running averages so far behind that every method scores near chance).
 """
 
 from . import claims, paper
-from .claims import CLAIMS, findings
+from .claims import findings
 from .data import dataset_images, folds_of, labels_of, load_c19_dataset, select_datasets
-from .experiment import (accuracy_wide, beside_paper, first_folds, mixup_wide, range_test_table, run_all, save_tables,
-                         schedule_table, with_summary)
+from .experiment import accuracy_wide, mixup_wide, range_test_table, run_all, save_tables, schedule_table, with_summary
 from .plots import plot_boxplots, plot_range_tests, plot_schedule
-from .preprocess import RESOLUTIONS, Resolution, clip_image, fit_duration, resize_images, trim_silence
-from .training import (METHODS, C19Config, ImageSet, MixupSet, cross_validate, largest_stable_lr, range_tests,
-                       schedules, stage_plan, train_method)
-
-__all__ = [
-    "CLAIMS", "C19Config", "ImageSet", "METHODS", "MixupSet", "RESOLUTIONS", "Resolution", "accuracy_wide",
-    "beside_paper", "claims", "clip_image", "cross_validate", "dataset_images", "findings", "first_folds",
-    "fit_duration", "folds_of", "labels_of", "largest_stable_lr", "load_c19_dataset", "mixup_wide", "paper",
-    "plot_boxplots", "plot_range_tests", "plot_schedule", "range_test_table", "range_tests", "resize_images",
-    "run_all", "save_tables", "schedule_table", "schedules", "select_datasets", "stage_plan", "train_method",
-    "trim_silence", "with_summary",
-]
+from .preprocess import RESOLUTIONS
+from .training import C19Config, schedules

@@ -7,10 +7,8 @@ both, or C19's ``synthetic`` stand-in, the default corpus generated with one eve
 (8 classes), folds 1..5 assigned round-robin within each class in clip order.
 
 :func:`dataset_images` gives the images of every clip at R1, R2 and R3 through
-:func:`audiolib.cache.cached_patchset` (one entry per dataset and resolution, keyed by the code,
-the files and the configuration, checked on every read): the clip loader is wrapped in
-:class:`~audiolib.c19.preprocess.PreparedClip` and the front end is
-:attr:`~audiolib.c19.preprocess.Resolution.front_end`, so each clip is one patch, the image before min-max.
+:func:`audiolib.cache.cached_patchset` (one entry per dataset and resolution), the clip loader wrapped
+in :class:`~audiolib.c19.preprocess.PreparedClip`: each clip is one patch, the image before min-max.
 
 >>> data = load_c19_dataset("esc10", clips_per_fold=8)         # doctest: +SKIP
 >>> dataset_images(data)["R3"].shape                           # doctest: +SKIP
@@ -25,12 +23,10 @@ import numpy as np
 import torch
 
 from audiolib.cache import cached_patchset
-from audiolib.data import ClipSet, list_datasets, load_dataset
+from audiolib.data import ClipSet, load_dataset
 from audiolib.data.splits import cap_per_fold, load_available
 
 from .preprocess import RESOLUTIONS, SAMPLE_RATE, PreparedClip, to_images
-
-__all__ = ["load_c19_dataset", "select_datasets", "dataset_images", "labels_of", "folds_of"]
 
 SYNTHETIC_CLIPS = 400
 SYNTHETIC_FOLDS = 5
@@ -66,21 +62,9 @@ def _synthetic(n_clips: int, seed: int) -> ClipSet:
 
 def load_c19_dataset(name: str, *, clips_per_fold: int = 0, seed: int = 0,
                      synthetic_clips: int = SYNTHETIC_CLIPS) -> ClipSet:
-    """Load ``name`` as single-label clips with official folds.
-
-    Args:
-        name: a name of :func:`audiolib.data.list_datasets` (``synthetic``: C19's stand-in above).
-        clips_per_fold: keep at most this many clips per fold, classes in turn
-            (:func:`audiolib.data.splits.cap_per_fold`; 0 keeps all).
-        seed: seeds the per-fold selection (and the synthetic corpus).
-        synthetic_clips: clips generated for ``synthetic``.
-
-    Raises:
-        FileNotFoundError: the dataset is not available here (the message says where it was looked for).
-        ValueError: an unknown name, a clip without exactly one label, or no ``fold`` column.
-    """
-    if clips_per_fold < 0:
-        raise ValueError(f"C19: clips_per_fold must be >= 0, got {clips_per_fold}")
+    """Load ``name`` (``synthetic``: C19's stand-in above) as single-label clips with official folds, at most
+    ``clips_per_fold`` per fold, classes in turn (:func:`audiolib.data.splits.cap_per_fold`; 0 keeps all).
+    ``seed`` seeds that selection and the synthetic corpus."""
     if name == "synthetic":
         clips = _synthetic(synthetic_clips, seed)
     else:
@@ -105,14 +89,8 @@ def load_c19_dataset(name: str, *, clips_per_fold: int = 0, seed: int = 0,
 def select_datasets(names, *, clips_per_fold: int = 0, seed: int = 0,
                     synthetic_clips: int = SYNTHETIC_CLIPS) -> tuple[list[ClipSet], list[str]]:
     """Load each of ``names`` that is here (:func:`audiolib.data.splits.load_available`); the first
-    absent one is replaced by the synthetic corpus, unless that already runs.
-
-    Returns:
-        ``(datasets, notes)``: ``notes`` says which dataset was missing and what ran instead.
-    """
-    unknown = sorted(set(names) - set(list_datasets()))
-    if unknown:
-        raise ValueError(f"C19: datasets {unknown} unknown; known: {', '.join(list_datasets())}")
+    absent one is replaced by the synthetic corpus, unless that already runs -> ``(datasets, notes)``,
+    ``notes`` saying what was missing and what ran instead."""
     load = dict(clips_per_fold=clips_per_fold, seed=seed, synthetic_clips=synthetic_clips)
     loaded, skipped = load_available(names, load_c19_dataset, **load)
     out, notes = [], []
@@ -129,17 +107,12 @@ def select_datasets(names, *, clips_per_fold: int = 0, seed: int = 0,
 
 def dataset_images(clips: ClipSet, resolutions=("R1", "R2", "R3"), *, num_workers: int = 0, progress: bool = False,
                    root=None) -> dict[str, torch.Tensor]:
-    """Mel images of every clip at each resolution -> ``{name: Tensor[n, n_mels, frames]}`` (float32).
-
-    Computed once per (dataset, resolution) in ``num_workers`` processes and stored in the shared
-    feature cache (``root``: its folder, default ``data/features``); later calls only read.
-    """
+    """Mel images of every clip at each resolution -> ``{name: Tensor[n, n_mels, frames]}`` (float32), from the
+    shared feature cache (``root``: its folder, default ``data/features``)."""
     out = {}
     for name in resolutions:
         res = RESOLUTIONS[name]
         prepared = dataclasses.replace(clips, loader=PreparedClip(clips.loader, res), sample_rate=SAMPLE_RATE)
         spectra = cached_patchset(prepared, res.front_end, root=root, num_workers=num_workers, progress=progress)
-        if not torch.equal(spectra.clip_index, torch.arange(len(clips))):
-            raise ValueError(f"C19 {res.name}: the cache gave {len(spectra)} images for {len(clips)} clips")
-        out[name] = to_images(spectra.patches)
+        out[name] = to_images(spectra.patches)  # one patch per clip: the extract is exactly one image long
     return out

@@ -1,9 +1,7 @@
 """The C19 notebook's steps and tables: every dataset cross-validated, Tables 1-3 laid out like the
 paper, the mixup table, the range-test rows, ours beside the paper's, and the run's saved tables.
 
->>> datasets, notes = select_datasets(["esc10", "urbansound8k"], clips_per_fold=40)   # doctest: +SKIP
->>> trials, timings = run_all(datasets, C19Config(epoch_scale=0.02, width=0.125), test_folds=1, seeds=[0, 1, 2])  # doctest: +SKIP
->>> saved = save_tables(run, trials, timings, datasets, notes, config)                   # doctest: +SKIP
+>>> trials, timings = run_all(datasets, C19Config(epoch_scale=0.02, width=0.125), test_folds=1)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,40 +20,25 @@ from . import paper
 from .data import dataset_images, folds_of
 from .training import METHODS, C19Config, cross_validate, range_tests, schedules
 
-__all__ = ["first_folds", "run_all", "data_note", "save_tables", "beside_paper", "with_summary", "accuracy_wide",
-           "mixup_wide", "schedule_table", "range_test_table", "method_order"]
-
-
 def method_order(methods) -> list[str]:
     """``methods`` once each, C19's :data:`~audiolib.c19.training.METHODS` first in their order."""
     methods = list(dict.fromkeys(methods))
     return [m for m in METHODS if m in methods] + [m for m in methods if m not in METHODS]
 
 
-def first_folds(data: ClipSet, count: int) -> list[int]:
-    """The first ``count`` folds present (all of them when ``count`` is 0 or more than there are)."""
-    if count < 0:
-        raise ValueError(f"C19: number of test folds must be >= 0, got {count}")
-    present = sorted(set(folds_of(data).tolist()))
-    return present if count == 0 else present[:count]
-
-
 def run_all(datasets: list[ClipSet], config: C19Config, *, methods=METHODS, mixup_methods=(), test_folds: int = 0,
             seeds=None, mixup_datasets=None, progress: bool = True) -> tuple[list[Trial], dict[str, dict]]:
-    """Images (cached) and cross-validation of every dataset -> ``(trials, {dataset: timings})``.
-
-    ``mixup_methods`` run again with mixup on the datasets named in ``mixup_datasets`` (default: all).
-    Features are computed in up to 8 processes on a machine of more than 4 cores, else in this one.
-    """
-    workers = feature_workers()
+    """Images (cached) and cross-validation of every dataset, holding out its first ``test_folds`` folds
+    (0: all) -> ``(trials, {dataset: timings})``; ``mixup_methods`` run again with mixup on ``mixup_datasets``
+    (default: all)."""
     trials, timings = [], {}
     for data in datasets:
         t0 = time.perf_counter()
-        images = dataset_images(data, num_workers=workers, progress=progress)
+        images = dataset_images(data, num_workers=feature_workers(), progress=progress)
         t1 = time.perf_counter()
         mixed = mixup_methods if mixup_datasets is None or data.name in mixup_datasets else ()
         trials += cross_validate(data, images, config, methods=methods, mixup_methods=mixed,
-                                 test_folds=first_folds(data, test_folds), seeds=seeds, progress=progress)
+                                 test_folds=sorted(set(folds_of(data).tolist()))[:test_folds or None], seeds=seeds, progress=progress)
         timings[data.name] = {"features_s": round(t1 - t0, 1), "cross_validation_s": round(time.perf_counter() - t1, 1)}
     return trials, timings
 
@@ -82,10 +65,7 @@ def data_note(data: ClipSet, trials: list[Trial], config: C19Config, profile: st
 
 # --- tables -------------------------------------------------------------------------------------
 def with_summary(table: pd.DataFrame, metrics=("accuracy", "accuracy_last_epoch")) -> pd.DataFrame:
-    """``table`` plus, per (dataset, method, mixup, metric), rows ``fold="mean"`` and ``fold="std"``.
-
-    The standard deviation is the sample one (``ddof=1``) over the folds; ``NaN`` with one fold.
-    """
+    """``table`` plus, per (dataset, method, mixup, metric), rows ``fold="mean"`` and ``fold="std"`` (``ddof=1``)."""
     keys = ["dataset", "method", "mixup", "metric"]
     per = table[table["metric"].isin(metrics)]
     stats = per.groupby(keys, sort=False)["value"].agg(mean="mean", std=lambda v: v.std(ddof=1)).reset_index()
@@ -124,29 +104,23 @@ def mixup_wide(table: pd.DataFrame, *, metric: str = "accuracy") -> pd.DataFrame
 
 
 def schedule_table(schedules: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: per dataset and method, each stage's Table 1 rate name, resolution, epochs and peak rates (mixup off).
-
-    Rates chosen per fold (``range_test="every_stage"``) are shown as their median over seeds and folds.
-    """
+    """Table 1: per dataset and method, each stage's rate name, resolution, epochs and peak rates (mixup off),
+    rates chosen per fold (``range_test="every_stage"``) as their median over seeds and folds."""
     keys = ["dataset", "method", "stage", "rate", "resolution", "shape", "epochs"]
     return schedules[~schedules["mixup"]].groupby(keys, sort=False)[["lr_last_layer", "lr_other_layers"]].median() \
         .reset_index()
 
 
 def range_test_table(tests: list[dict]) -> pd.DataFrame:
-    """Tidy rows of every range test: ``dataset, fold, method, resolution, body_lr_factor, lr, metric, value``.
-
-    Metrics: ``loss``, ``smoothed_loss`` per step, and ``suggested_lr``, ``min_loss_lr``,
-    ``steepest_lr`` once per test (their ``lr`` column holds the same value).
-    """
+    """Tidy rows of every range test: ``dataset, fold, method, resolution, body_lr_factor, lr, metric, value``;
+    ``loss``, ``smoothed_loss`` per step, ``suggested_lr``, ``min_loss_lr``, ``steepest_lr`` once per test."""
     rows = []
     for t in tests:
-        rt = t["test"]
-        common = {"dataset": t["dataset"], "fold": t["fold"], "method": t["method"], "resolution": t["tag"],
-                  "body_lr_factor": t["body_lr_factor"]}
+        rt, common = t["test"], {k: t[k] for k in ("dataset", "fold", "method")}
+        common.update(resolution=t["tag"], body_lr_factor=t["body_lr_factor"])
         for r in rt.curve.itertuples():
-            rows.append({**common, "lr": r.lr, "metric": "loss", "value": r.loss})
-            rows.append({**common, "lr": r.lr, "metric": "smoothed_loss", "value": r.smoothed})
+            rows += [{**common, "lr": r.lr, "metric": "loss", "value": r.loss},
+                     {**common, "lr": r.lr, "metric": "smoothed_loss", "value": r.smoothed}]
         for name, v in (("suggested_lr", rt.suggestion), ("min_loss_lr", rt.min_loss_lr), ("steepest_lr", rt.steepest_lr)):
             rows.append({**common, "lr": v, "metric": name, "value": v})
     return pd.DataFrame(rows, columns=["dataset", "fold", "method", "resolution", "body_lr_factor", "lr", "metric",

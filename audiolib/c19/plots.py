@@ -12,9 +12,6 @@ from audiolib.schedules import Stage, staged_curve
 
 from .experiment import method_order, schedule_table
 
-__all__ = ["plot_boxplots", "plot_range_tests", "plot_schedule"]
-
-
 def plot_boxplots(table: pd.DataFrame, *, metric: str = "accuracy", mixup: bool = False, titles: dict | None = None):
     """Figs. 2 (UrbanSound8K) and 3 (ESC-50): per dataset, the distribution of each method's accuracy (%).
 
@@ -71,13 +68,8 @@ def plot_range_tests(tests: list[dict]):
 
 
 def plot_schedule(schedules: pd.DataFrame, dataset: str, cycle: dict):
-    """Table 1 drawn for ``dataset``: learning rates (last layer, other layers) and momentum over each
-    method's steps (mixup off; a rate chosen per fold drawn at its median, as in Table 1).
-
-    Args:
-        schedules: :func:`~audiolib.c19.training.schedules` rows.
-        cycle: the 1cycle settings (``C19Config.cycle``).
-    """
+    """Table 1 drawn for ``dataset`` from :func:`~audiolib.c19.training.schedules` rows and ``C19Config.cycle``:
+    learning rates (last layer, other layers) and momentum over each method's steps (mixup off, as Table 1)."""
     import matplotlib.pyplot as plt
 
     rows = schedules[schedules["dataset"] == dataset]
@@ -86,16 +78,15 @@ def plot_schedule(schedules: pd.DataFrame, dataset: str, cycle: dict):
     groups: dict[tuple, list[str]] = {}  # methods with identical schedules share one curve
     for m in method_order(table["method"]):
         part = table[table["method"] == m].sort_values("stage")
-        key = tuple(map(tuple, part[["resolution", "epochs", "lr_last_layer", "lr_other_layers"]].values.tolist()))
-        groups.setdefault(key + (per_epoch[m],), []).append(m)
+        rows = part[["resolution", "epochs", "lr_last_layer", "lr_other_layers"]].itertuples(index=False)
+        groups.setdefault((tuple(rows), per_epoch[m]), []).append(m)
     fig, axes = plt.subplots(2, 1, figsize=(7.5, 5), sharex=True)
-    for names in groups.values():
-        m, label = names[0], ", ".join(names)
-        part = table[table["method"] == m].sort_values("stage")
+    for (rows, spe), names in groups.items():
+        label = ", ".join(names)
         stages = [Stage(r.resolution, int(r.epochs), float(r.lr_last_layer), float(r.lr_other_layers / r.lr_last_layer),
-                        dict(cycle)) for r in part.itertuples()]
-        curve = staged_curve(stages, per_epoch[m])
-        x = curve["step"] / per_epoch[m]
+                        dict(cycle)) for r in rows]
+        curve = staged_curve(stages, spe)
+        x = curve["step"] / spe
         line, = axes[0].plot(x, curve["lr_last"], label=f"{label}: last layer")
         axes[0].plot(x, curve["lr_body"], ls="--", color=line.get_color(), label=f"{label}: other layers")
         axes[1].plot(x, curve["momentum"], color=line.get_color(), label=label)
