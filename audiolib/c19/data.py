@@ -1,10 +1,8 @@
 """C19 data: single-label ClipSets with official folds, and their mel images from the shared feature cache.
 
-:func:`load_c19_dataset` returns a :class:`~audiolib.data.ClipSet` with one label per clip and a
-``fold`` column: a registered dataset (:func:`audiolib.data.list_datasets`) whose manifest has
-both, or C19's ``synthetic`` stand-in, the default corpus generated with one event per clip
-(``max_events=1``), 4 s clips, a uniform class prior, labelled by the coarse category of its event
-(8 classes), folds 1..5 assigned round-robin within each class in clip order.
+:func:`load_c19_dataset` gives one label per clip and a ``fold`` column: a registered dataset
+with both, or C19's ``synthetic`` stand-in (the default corpus, one event per 4 s clip, uniform class
+prior, labelled by the event's coarse category, folds 1..5 round-robin within each class).
 
 :func:`dataset_images` gives the images of every clip at R1, R2 and R3 through
 :func:`audiolib.cache.cached_patchset` (one entry per dataset and resolution), the clip loader wrapped

@@ -176,8 +176,7 @@ class MixupSet:
 
 
 def stage_images(images: dict[str, torch.Tensor], method: str, resolution: str) -> list[torch.Tensor]:
-    """The image sets a stage of ``method`` uses at ``resolution`` (``images``: ``{"R1", "R2", "R3"}``, R1/R2
-    from fewer mel filters): one tensor, or two for ``mel+resize``."""
+    """The image sets a stage of ``method`` uses at ``resolution`` from the mel images: one, or two for ``mel+resize``."""
     if resolution == "R3" or method == "baseline":
         return [images["R3"]]
     mel, resized = images[resolution], resize_images(images["R3"], RESOLUTIONS[resolution])
