@@ -449,3 +449,21 @@ def test_batchnorm_recalibration_is_the_average_of_batch_statistics():
     torch.testing.assert_close(model[1].running_mean, means, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(model[1].running_var, variances, rtol=1e-5, atol=1e-6)
     assert model[1].momentum == 0.1 and not model.training
+
+
+def test_range_test_every_stage_sets_each_stage_from_its_own_test(one_torch_thread):
+    from audiolib.c19.training import train_method
+
+    data = _tone_data(n_per_class=8, classes=2, folds=2)
+    images = _synthetic_images(data)
+    cfg = C19Config(epoch_scale=0.01, lr_policy="range_test", range_test="every_stage", width=0.0625, batch_size=8,
+                    range_test_steps=10, device="cpu")
+    folds = c19.folds_of(data)
+    trial = train_method(data, images, np.flatnonzero(folds != 1), np.flatnonzero(folds == 1), "mel", cfg, fold=1,
+                         lrs={})
+    tests, stages = trial.extra["range_tests"], trial.extra["stages"]
+    assert len(tests) == len(stages) == 6                     # R1, R2, R3 with two rate splits each
+    assert [t["stage"] for t in tests] == list(range(6))
+    assert [s.max_lr for _, s in stages] == [t["test"].suggestion for t in tests]
+    assert [(t["tag"], round(t["body_lr_factor"], 3)) for t in tests][:2] == [("R1", 1.0), ("R1", 0.333)]
+    assert all(cfg.range_test_bounds[0] <= t["test"].suggestion <= cfg.range_test_bounds[1] for t in tests)

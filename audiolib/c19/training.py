@@ -250,18 +250,19 @@ def largest_stable_lr(lrs, smoothed, *, window: int | None = None, skip_start: i
     return float(lrs[max(stable)]) if stable else float(lrs[i_min]) / 10.0
 
 
-def range_test(model, train: ImageSet, stage: Stage, config: C19Config, seed: int, **ids) -> dict:
-    """One range test for ``stage`` (its rate split) from ``model``'s weights, read by :func:`largest_stable_lr`:
-    the record ``{**ids, "tag", "body_lr_factor", "test"}`` that tables and plots read."""
+def range_test(model, train: ImageSet, plan: Stage, config: C19Config, seed: int, **ids) -> dict:
+    """One range test for stage ``plan`` (its rate split) from ``model``'s weights, read by
+    :func:`largest_stable_lr`: the record ``{**ids, "tag", "body_lr_factor", "test"}`` that tables and
+    plots read (``ids`` may hold a ``stage`` index)."""
     start, end = config.range_test_bounds
     test = lr_range_test(model, train, start_lr=start, end_lr=end, steps=config.range_test_steps,
                          batch_size=min(config.batch_size, len(train)),
                          optimizer="adamw", weight_decay=config.weight_decay, loss="softmax_ce",
-                         param_groups=discriminative_groups(1.0, stage.body_lr_factor), seed=seed,
+                         param_groups=discriminative_groups(1.0, plan.body_lr_factor), seed=seed,
                          device=resolve_device(config.device))
     test.suggestion = largest_stable_lr(test.curve["lr"], test.curve["smoothed"])
     test.rule = "largest rate with a stable reduction in loss"
-    return {**ids, "tag": stage.tag, "body_lr_factor": stage.body_lr_factor, "test": test}
+    return {**ids, "tag": plan.tag, "body_lr_factor": plan.body_lr_factor, "test": test}
 
 
 def choose_lrs(data: ClipSet, images: dict[str, torch.Tensor], train_idx: np.ndarray, methods, config: C19Config,
