@@ -36,13 +36,4 @@ from audiolib.t19.plots import plot_tables
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import beside_paper, sonyc_label_statistics, tables_3_4
 from audiolib.t19.variants import T19Config, checkpoint_scores, official_metrics, train_model
-from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding, vggish_branch
-
-__all__ = [
-    "CLAIMS", "METRICS", "TIMES", "VARIANTS", "T19Config", "T19Inputs", "WarmRestartPlateau", "add_embeddings",
-    "beside_paper", "branch_targets", "checkpoint_scores", "claims", "class_weights", "clip_targets",
-    "combine_hierarchical", "embedding_branch", "extract_inputs", "findings", "load_corpus", "n_outputs",
-    "official_metrics", "output_targets", "paper", "plot_tables", "resolve_embedding", "results_table", "run_seeds",
-    "run_variants", "scale_text", "sonyc_label_statistics", "split_outputs", "tables_3_4", "train_baseline",
-    "train_model", "vggish_branch",
-]
+from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding

@@ -32,8 +32,6 @@ from audiolib.t19.inputs import T19Inputs
 from audiolib.t19.labels import output_targets
 from audiolib.trials import Trial
 
-__all__ = ["train_baseline"]
-
 
 def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     emb = inputs.embeddings[torch.as_tensor(np.asarray(rows, dtype=np.int64))].float()  # [n, k, D]

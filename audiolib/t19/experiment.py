@@ -22,9 +22,6 @@ from audiolib.t19.labels import split_outputs, submission_frame
 from audiolib.t19.variants import T19Config, checkpoint_scores, train_model
 from audiolib.trials import Trial, over_seeds
 
-__all__ = ["LABELS", "VARIANTS", "WEIGHT_ROOTS", "METRICS", "TIMES", "load_corpus", "run_variants", "run_seeds",
-           "results_table", "scale_text"]
-
 #: How the tables name a corpus (another dataset of :func:`audiolib.data.list_datasets` is named by its name).
 LABELS = {
     "synthetic": "synthetic default corpus (generated, SONYC-UST-shaped taxonomy)",
@@ -74,16 +71,17 @@ def load_corpus(name: str, **kwargs) -> ClipSet:
     return clips
 
 
-def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict[str, Trial]) -> tuple[Trial, dict, str]:
-    """``(trial, {checkpoint: (fine, coarse)} scores of rows, description)`` of one variant."""
+def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict[str, dict]) -> tuple[Trial, dict, str]:
+    """``(trial, {checkpoint: (fine, coarse)} scores of rows, description)`` of one variant
+    (``trained``: the checkpoint scores of the single models trained so far)."""
     model, outputs, description = VARIANTS[variant]
     if model == "baseline":
         trial = train_baseline(inputs, outputs, rows=rows, seed=config.seed)
         return trial, {"best val loss": split_outputs(trial.scores, outputs, inputs.taxonomy)}, description
     if variant.startswith("hierarchical"):
         trial = train_branches(inputs, config, all_data=variant.endswith("all_data"), model=model)
-        name, (fallback, coarse) = next(iter(checkpoint_scores(trained["fusion_37"], inputs, rows, config.device,
-                                                                only=("best coarse", "final")).items()))
+        name = "best coarse" if "best coarse" in trained["fusion_37"] else "final"
+        fallback, coarse = trained["fusion_37"][name]
         fine = combine_hierarchical(coarse, fallback, branch_scores(trial, inputs, rows, config.device),
                                     inputs.taxonomy, config.threshold)
         if trial.extra["skipped"]:
@@ -91,8 +89,8 @@ def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: di
         return trial, {name: (fine, coarse)}, description
     trial = train_model(inputs, model, outputs,
                         replace(config, weight_root=WEIGHT_ROOTS[variant]) if variant in WEIGHT_ROOTS else config)
-    trained[variant] = trial
-    return trial, checkpoint_scores(trial, inputs, rows, config.device), description
+    trained[variant] = checkpoint_scores(trial, inputs, rows, config.device)
+    return trial, trained[variant], description
 
 
 def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, embedding: str = "",

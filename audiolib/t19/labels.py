@@ -23,8 +23,6 @@ import pandas as pd
 from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.metrics import coarse_from_fine, sonyc_columns
 
-__all__ = ["OUTPUTS", "n_outputs", "clip_targets", "output_targets", "split_outputs", "class_weights",
-           "submission_frame"]
 
 OUTPUTS = ("all", "fine", "coarse")
 

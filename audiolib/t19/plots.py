@@ -7,7 +7,6 @@ import pandas as pd
 
 from audiolib.t19.experiment import METRICS, VARIANTS
 
-__all__ = ["plot_tables", "REFERENCE_DATASET"]
 
 REFERENCE_DATASET = "SONYC-UST v1 validate: the report's Tables 3 and 4"
 

@@ -27,8 +27,6 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["WarmRestartPlateau"]
-
 
 class WarmRestartPlateau:
     """Plateau LR reduction with warm restarts, and the best weights per monitored metric.
@@ -102,4 +100,3 @@ class WarmRestartPlateau:
             event = "reduce"
         self._set_lr(optimizer, self.lr)
         self.events.append({"step": int(step), "event": event, "lr": self.lr, "factor": self.factor})
-

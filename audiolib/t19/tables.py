@@ -14,8 +14,6 @@ from audiolib.reference import beside
 from audiolib.t19.experiment import METRICS, VARIANTS
 from audiolib.t19.paper import table_3_4
 
-__all__ = ["tables_3_4", "beside_paper", "sonyc_label_statistics"]
-
 
 def tables_3_4(results: pd.DataFrame) -> pd.DataFrame:
     """The report's layout: one row per (dataset, variant, checkpoint), columns (level, metric); means over seeds."""
