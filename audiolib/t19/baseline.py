@@ -54,8 +54,6 @@ def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: 
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")
-    if outputs not in ("fine", "coarse"):
-        raise ValueError(f"parameter outputs: 'fine' or 'coarse', got {outputs!r}")
     train, val = inputs.rows("train"), inputs.rows("validate", originals_only=True)
     x, y = _frames(inputs, train, output_targets(inputs.fine[train], inputs.coarse[train], outputs))
     xv, yv = _frames(inputs, val, output_targets(inputs.fine[val], inputs.coarse[val], outputs)) if len(val) else (None, None)

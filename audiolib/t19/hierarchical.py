@@ -125,9 +125,6 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
     """
     coarse, fine = np.asarray(coarse, dtype=np.float64), np.array(fallback_fine, dtype=np.float64)
     codes, fine_codes = list(taxonomy.coarse), list(taxonomy.fine)
-    if coarse.shape != (len(fine), len(codes)) or fine.shape[1] != len(fine_codes):
-        raise ValueError(f"combine_hierarchical: coarse {coarse.shape} and fallback_fine {fine.shape} do not match "
-                         f"the taxonomy ({len(codes)} coarse, {len(fine_codes)} fine)")
     selected = coarse > threshold
     selected[np.arange(len(coarse)), coarse.argmax(axis=1)] = True
     for j, code in enumerate(codes):
@@ -136,10 +133,7 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
         if len(cols) == 1:
             fine[rows, cols[0]] = coarse[rows, j]
         elif code in branches:
-            scores = np.asarray(branches[code], dtype=np.float64)
-            if scores.shape != (len(fine), len(cols)):
-                raise ValueError(f"combine_hierarchical: branch {code!r} scores {scores.shape}, expected {(len(fine), len(cols))}")
-            fine[np.ix_(rows, cols)] = scores[rows]
+            fine[np.ix_(rows, cols)] = np.asarray(branches[code], dtype=np.float64)[rows]
     return fine
 
 

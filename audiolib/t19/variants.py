@@ -36,6 +36,7 @@ MONITORS = {"all": ("micro_auprc_coarse", "micro_auprc_fine"), "fine": ("micro_a
 #: monitored metric -> the checkpoint's name in every table ("best coarse" is the report's CNN+VGGish1,
 #: "best fine" its CNN+VGGish2).
 CHECKPOINTS = {"micro_auprc_coarse": "best coarse", "micro_auprc_fine": "best fine"}
+METRICS = ("micro_auprc", "micro_f1", "macro_auprc")
 
 
 @dataclass
@@ -112,7 +113,7 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
     out = {}
     for level in ("fine", "coarse"):
         m = sonyc_ust_metrics(truth, pred, inputs.taxonomy, level)
-        out.update({f"{metric}_{level}": m[metric] for metric in ("micro_auprc", "micro_f1", "macro_auprc")})
+        out.update({f"{metric}_{level}": float(m[metric]) for metric in METRICS})
     return out
 
 
