@@ -6,14 +6,7 @@ CNN (their Table 1) fused with VGGish embeddings by a bilinear layer (Table 2), 
 smoothed by the tenth root, plateau reductions with warm restarts, pitch / volume / noise
 augmentation; scored with the official DCASE 2019 Task 5 metrics (Tables 3 and 4).
 
-Modules: :mod:`.paper` (the report's Tables 3 and 4), :mod:`.claims` (its claims, the effects
-that test them, the findings), :mod:`.labels` (targets, class weights, evaluation frames),
-:mod:`.inputs` (features through the feature cache, in memory), :mod:`.vggish_stage` (the
-pretrained branch: YAMNet, the official VGGish or one trained here), :mod:`.baseline` (the task's
-baseline, Table 4), :mod:`.schedule` (warm restarts), :mod:`.variants` (training as trials,
-scoring), :mod:`.hierarchical`, :mod:`.experiment` (end to end, submission files), :mod:`.tables`
-(report layout, ours beside the report), :mod:`.plots` (the figure). The models are ``t19_cnn``,
-``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vggish`` (:mod:`audiolib.models.vggish`).
+The models are ``t19_cnn``, ``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vggish``.
 """
 
 from audiolib.t19 import claims, paper

@@ -47,10 +47,11 @@ def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: 
     :func:`audiolib.t19.add_embeddings`, which is the baseline's ``StandardScaler``).
 
     Returns:
-        A :class:`~audiolib.trials.Trial` (its own loop, not :func:`audiolib.train.fit`): ``model``
-        the dense layer at its best epoch, ``scores`` ``[n, outputs]`` the clip scores of ``rows``
-        (mean over frames; :func:`~audiolib.t19.labels.split_outputs` gives fine and coarse),
-        metrics ``epochs, best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``.
+        A :class:`~audiolib.trials.Trial`: ``model`` the dense layer at its best epoch, ``scores``
+        ``[n, outputs]`` the clip scores of ``rows`` (mean over frames), metrics ``epochs,
+        best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``. Its own loop rather than
+        :func:`audiolib.train.fit`: per-epoch early stopping on the validation loss and the task's
+        batch order (fit has neither), which the numbers depend on.
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")

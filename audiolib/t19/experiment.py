@@ -105,10 +105,8 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
     reported when only a hierarchical variant is asked for).
 
     Returns:
-        One :class:`~audiolib.trials.Trial` per variant (the arms of one seed), ids ``dataset,
-        corpus, variant, description, seed, split, n_eval_clips, n_train_rows, embedding,
-        embedding_trained_on``; ``extra["scored"]``: its official scores, ``{checkpoint, level,
-        metric, value, submission}`` each; :func:`results_table` makes the tidy table.
+        One :class:`~audiolib.trials.Trial` per variant, ``extra["scored"]``: its official scores
+        ``{checkpoint, level, metric, value, submission}``; :func:`results_table` makes the tidy table.
     """
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:

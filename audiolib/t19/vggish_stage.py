@@ -1,21 +1,13 @@
 """The pretrained-embedding branch: YAMNet (a real AudioSet-trained network), the official VGGish
 when its weights are supplied, else a VGGish trained here.
 
-``network="yamnet"``: Google's YAMNet, MobileNet-v1 trained on AudioSet (about 2 M YouTube clips,
-521 classes), from its TensorFlow Lite release read by :mod:`audiolib.models.yamnet`; its 1024-d
-embedding of each 0.96 s example (``log(mel + 0.001)`` front end) goes into the fusion layer in
-place of VGGish's 128-d one: a different network, trained on the same corpus as the report's
-VGGish. The examples are T19's inputs (:func:`audiolib.t19.extract_inputs` with
-``front_end="yamnet"``), because every augmented copy of a training clip needs the embedding of
-its own augmented audio.
-
-Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
-frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
-weights (``vggish-10086976.pth``, optionally ``vggish_pca_params``) this module does the same.
-Without them (no download is possible here) it trains a VGGish of the published architecture,
-optionally narrower, as a tagger of 0.96 s examples labelled with their clip's fine and coarse
-tags (H17's recipe), and uses its 128-d embedding layer. :attr:`VGGishBranch.description` says
-which one a table used.
+Tompkins & Nichols used the published VGGish (PCA post-processed) as a frozen extractor: ten
+128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet, :mod:`audiolib.models.yamnet`)
+gives 1024-d per 0.96 s instead: a different network, trained on the same corpus. Without either
+(no download is possible here) a VGGish of the published architecture is trained as a tagger of
+0.96 s examples labelled with their clip's tags (H17's recipe). The examples are T19's inputs,
+because every augmented copy of a training clip needs the embedding of its own augmented audio.
+:attr:`VGGishBranch.description` says which network a table used.
 """
 
 from __future__ import annotations
