@@ -378,7 +378,7 @@ def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path, monkey
     n_train = int((clips.manifest["split"] == "train").sum())
     assert len(inputs) == len(clips) + n_train and inputs.spec.shape[1:] == (128, 862)
     assert set(inputs.split[inputs.copy > 0]) == {"train"}
-    branch = t19.vggish_branch(inputs, width=0.125, steps=2, batch_size=8, device="cpu")
+    branch = t19.embedding_branch("vggish", inputs, width=0.125, steps=2, batch_size=8, device="cpu")
     assert "trained in this workbook" in branch.description and branch.trial.metrics["steps"] == 2
     t19.add_embeddings(inputs, branch.embed)
     train = inputs.rows("train")

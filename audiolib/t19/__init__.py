@@ -6,14 +6,7 @@ CNN (their Table 1) fused with VGGish embeddings by a bilinear layer (Table 2), 
 smoothed by the tenth root, plateau reductions with warm restarts, pitch / volume / noise
 augmentation; scored with the official DCASE 2019 Task 5 metrics (Tables 3 and 4).
 
-Modules: :mod:`.paper` (the report's Tables 3 and 4), :mod:`.claims` (its claims, the effects
-that test them, the findings), :mod:`.labels` (targets, class weights, evaluation frames),
-:mod:`.inputs` (features through the feature cache, in memory), :mod:`.vggish_stage` (the
-pretrained branch: YAMNet, the official VGGish or one trained here), :mod:`.baseline` (the task's
-baseline, Table 4), :mod:`.schedule` (warm restarts), :mod:`.variants` (training as trials,
-scoring), :mod:`.hierarchical`, :mod:`.experiment` (end to end, submission files), :mod:`.tables`
-(report layout, ours beside the report), :mod:`.plots` (the figure). The models are ``t19_cnn``,
-``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vggish`` (:mod:`audiolib.models.vggish`).
+The models are ``t19_cnn``, ``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vggish``.
 """
 
 from audiolib.t19 import claims, paper
@@ -36,13 +29,4 @@ from audiolib.t19.plots import plot_tables
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import beside_paper, sonyc_label_statistics, tables_3_4
 from audiolib.t19.variants import T19Config, checkpoint_scores, official_metrics, train_model
-from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding, vggish_branch
-
-__all__ = [
-    "CLAIMS", "METRICS", "TIMES", "VARIANTS", "T19Config", "T19Inputs", "WarmRestartPlateau", "add_embeddings",
-    "beside_paper", "branch_targets", "checkpoint_scores", "claims", "class_weights", "clip_targets",
-    "combine_hierarchical", "embedding_branch", "extract_inputs", "findings", "load_corpus", "n_outputs",
-    "official_metrics", "output_targets", "paper", "plot_tables", "resolve_embedding", "results_table", "run_seeds",
-    "run_variants", "scale_text", "sonyc_label_statistics", "split_outputs", "tables_3_4", "train_baseline",
-    "train_model", "vggish_branch",
-]
+from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding

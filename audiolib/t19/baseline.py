@@ -32,8 +32,6 @@ from audiolib.t19.inputs import T19Inputs
 from audiolib.t19.labels import output_targets
 from audiolib.trials import Trial
 
-__all__ = ["train_baseline"]
-
 
 def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     emb = inputs.embeddings[torch.as_tensor(np.asarray(rows, dtype=np.int64))].float()  # [n, k, D]
@@ -49,15 +47,14 @@ def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: 
     :func:`audiolib.t19.add_embeddings`, which is the baseline's ``StandardScaler``).
 
     Returns:
-        A :class:`~audiolib.trials.Trial` (its own loop, not :func:`audiolib.train.fit`): ``model``
-        the dense layer at its best epoch, ``scores`` ``[n, outputs]`` the clip scores of ``rows``
-        (mean over frames; :func:`~audiolib.t19.labels.split_outputs` gives fine and coarse),
-        metrics ``epochs, best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``.
+        A :class:`~audiolib.trials.Trial`: ``model`` the dense layer at its best epoch, ``scores``
+        ``[n, outputs]`` the clip scores of ``rows`` (mean over frames), metrics ``epochs,
+        best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``. Its own loop rather than
+        :func:`audiolib.train.fit`: per-epoch early stopping on the validation loss and the task's
+        batch order (fit has neither), which the numbers depend on.
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")
-    if outputs not in ("fine", "coarse"):
-        raise ValueError(f"parameter outputs: 'fine' or 'coarse', got {outputs!r}")
     train, val = inputs.rows("train"), inputs.rows("validate", originals_only=True)
     x, y = _frames(inputs, train, output_targets(inputs.fine[train], inputs.coarse[train], outputs))
     xv, yv = _frames(inputs, val, output_targets(inputs.fine[val], inputs.coarse[val], outputs)) if len(val) else (None, None)

@@ -14,16 +14,13 @@ import pandas as pd
 
 from audiolib.data import load_dataset
 from audiolib.data.base import ClipSet
-from audiolib.metrics import sonyc_ust_metrics, write_submission_csv
+from audiolib.metrics import sonyc_columns, write_submission_csv
 from audiolib.t19.baseline import train_baseline
 from audiolib.t19.hierarchical import branch_scores, combine_hierarchical, train_branches
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.labels import split_outputs, submission_frame
-from audiolib.t19.variants import T19Config, checkpoint_scores, train_model
+from audiolib.t19.labels import split_outputs
+from audiolib.t19.variants import METRICS, T19Config, checkpoint_scores, official_metrics, train_model
 from audiolib.trials import Trial, over_seeds
-
-__all__ = ["LABELS", "VARIANTS", "WEIGHT_ROOTS", "METRICS", "TIMES", "load_corpus", "run_variants", "run_seeds",
-           "results_table", "scale_text"]
 
 #: How the tables name a corpus (another dataset of :func:`audiolib.data.list_datasets` is named by its name).
 LABELS = {
@@ -50,7 +47,6 @@ VARIANTS = {
 }
 #: class-weight root of the weighting variants (``None``: unweighted; 1: full negatives / positives).
 WEIGHT_ROOTS = {"fusion_37_unweighted": None, "fusion_37_full_weights": 1.0}
-METRICS = ("micro_auprc", "micro_f1", "macro_auprc")
 #: Times of each variant, metric rows of :func:`results_table`: training (the fine models summed for
 #: a hierarchical variant), and the whole variant (training, scoring, submission files).
 TIMES = ("train_seconds", "wall_seconds")
@@ -74,16 +70,17 @@ def load_corpus(name: str, **kwargs) -> ClipSet:
     return clips
 
 
-def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict[str, Trial]) -> tuple[Trial, dict, str]:
-    """``(trial, {checkpoint: (fine, coarse)} scores of rows, description)`` of one variant."""
+def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: dict[str, dict]) -> tuple[Trial, dict, str]:
+    """``(trial, {checkpoint: (fine, coarse)} scores of rows, description)`` of one variant
+    (``trained``: the checkpoint scores of the single models trained so far)."""
     model, outputs, description = VARIANTS[variant]
     if model == "baseline":
         trial = train_baseline(inputs, outputs, rows=rows, seed=config.seed)
         return trial, {"best val loss": split_outputs(trial.scores, outputs, inputs.taxonomy)}, description
     if variant.startswith("hierarchical"):
         trial = train_branches(inputs, config, all_data=variant.endswith("all_data"), model=model)
-        name, (fallback, coarse) = next(iter(checkpoint_scores(trained["fusion_37"], inputs, rows, config.device,
-                                                                only=("best coarse", "final")).items()))
+        name = "best coarse" if "best coarse" in trained["fusion_37"] else "final"
+        fallback, coarse = trained["fusion_37"][name]
         fine = combine_hierarchical(coarse, fallback, branch_scores(trial, inputs, rows, config.device),
                                     inputs.taxonomy, config.threshold)
         if trial.extra["skipped"]:
@@ -91,8 +88,8 @@ def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: di
         return trial, {name: (fine, coarse)}, description
     trial = train_model(inputs, model, outputs,
                         replace(config, weight_root=WEIGHT_ROOTS[variant]) if variant in WEIGHT_ROOTS else config)
-    trained[variant] = trial
-    return trial, checkpoint_scores(trial, inputs, rows, config.device), description
+    trained[variant] = checkpoint_scores(trial, inputs, rows, config.device)
+    return trial, trained[variant], description
 
 
 def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, embedding: str = "",
@@ -108,10 +105,8 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
     reported when only a hierarchical variant is asked for).
 
     Returns:
-        One :class:`~audiolib.trials.Trial` per variant (the arms of one seed), ids ``dataset,
-        corpus, variant, description, seed, split, n_eval_clips, n_train_rows, embedding,
-        embedding_trained_on``; ``extra["scored"]``: its official scores, ``{checkpoint, level,
-        metric, value, submission}`` each; :func:`results_table` makes the tidy table.
+        One :class:`~audiolib.trials.Trial` per variant, ``extra["scored"]``: its official scores
+        ``{checkpoint, level, metric, value, submission}``; :func:`results_table` makes the tidy table.
     """
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -123,7 +118,7 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
     split = "test" if (inputs.split == "test").any() else "validate"
     rows = inputs.rows(split, originals_only=True)
     ids = [inputs.clip_ids[i] for i in rows]
-    truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
+    columns = [sonyc_columns(inputs.taxonomy, level) for level in ("fine", "coarse")]
     trained, trials = {}, []
     for variant in order:
         start = time.perf_counter()
@@ -133,11 +128,10 @@ def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, emb
         for checkpoint, (fine, coarse) in by_checkpoint.items():
             name = f"{inputs.name}_seed{config.seed}_{variant}_{checkpoint.replace(' ', '_')}.csv"
             path = write_submission_csv(out_dir / name, ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
-            submission = pd.read_csv(path)  # scored as read back from the file
-            for level in levels:
-                official = sonyc_ust_metrics(truth, submission, inputs.taxonomy, level)
-                scored += [{"checkpoint": checkpoint, "level": level, "metric": metric, "value": float(official[metric]),
-                            "submission": name} for metric in METRICS]
+            back = pd.read_csv(path)  # scored as read back from the file
+            official = official_metrics(*(back[cols].to_numpy() for cols in columns), inputs, rows)
+            scored += [{"checkpoint": checkpoint, "level": level, "metric": metric,
+                        "value": official[f"{metric}_{level}"], "submission": name} for level in levels for metric in METRICS]
         trial.ids = {"dataset": LABELS.get(inputs.name, inputs.name), "corpus": inputs.name, "variant": variant,
                      "description": description, "seed": config.seed, "split": split, "n_eval_clips": len(rows),
                      "n_train_rows": trial.extra["n_train"], "embedding": embedding, "embedding_trained_on": trained_on}

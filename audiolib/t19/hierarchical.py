@@ -18,6 +18,8 @@ learn what is not their category; only the fine outputs are used at inference.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from torch import nn
 
@@ -26,8 +28,6 @@ from audiolib.metrics import micro_average_precision
 from audiolib.t19.inputs import T19Inputs
 from audiolib.t19.variants import T19Config, scores_at, train_model
 from audiolib.trials import Trial
-
-__all__ = ["branch_categories", "branch_targets", "train_branches", "branch_scores", "combine_hierarchical"]
 
 
 def branch_categories(taxonomy: Taxonomy) -> list[str]:
@@ -85,9 +85,10 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, mode
                 out["micro_ap_fine"] = micro_average_precision(y[:, :n], scores[:, :n])
             return out
 
-        trials[code] = train_model(inputs, model, "fine", config, train_rows=rows, val_rows=val_rows, targets=targets,
-                                   val_targets=val_targets, monitors=("neg_val_loss",), evaluate=evaluate,
-                                   epochs=config.fine_epochs, seed_offset=101 + k, ids={"branch": code})
+        branch_config = replace(config, epochs=config.fine_epochs, seed=config.seed + 101 + k)
+        trials[code] = train_model(inputs, model, "fine", branch_config, train_rows=rows, val_rows=val_rows,
+                                   targets=targets, val_targets=val_targets, monitors=("neg_val_loss",),
+                                   evaluate=evaluate, ids={"branch": code})
     return Trial({}, nn.ModuleDict({code: t.model for code, t in trials.items()}),
                  {"train_seconds": sum(t.metrics["train_seconds"] for t in trials.values())},
                  extra={"stages": trials, "skipped": skipped, "n_train": int(sum(t.extra["n_train"] for t in trials.values()))})
@@ -124,9 +125,6 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
     """
     coarse, fine = np.asarray(coarse, dtype=np.float64), np.array(fallback_fine, dtype=np.float64)
     codes, fine_codes = list(taxonomy.coarse), list(taxonomy.fine)
-    if coarse.shape != (len(fine), len(codes)) or fine.shape[1] != len(fine_codes):
-        raise ValueError(f"combine_hierarchical: coarse {coarse.shape} and fallback_fine {fine.shape} do not match "
-                         f"the taxonomy ({len(codes)} coarse, {len(fine_codes)} fine)")
     selected = coarse > threshold
     selected[np.arange(len(coarse)), coarse.argmax(axis=1)] = True
     for j, code in enumerate(codes):
@@ -135,10 +133,7 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
         if len(cols) == 1:
             fine[rows, cols[0]] = coarse[rows, j]
         elif code in branches:
-            scores = np.asarray(branches[code], dtype=np.float64)
-            if scores.shape != (len(fine), len(cols)):
-                raise ValueError(f"combine_hierarchical: branch {code!r} scores {scores.shape}, expected {(len(fine), len(cols))}")
-            fine[np.ix_(rows, cols)] = scores[rows]
+            fine[np.ix_(rows, cols)] = np.asarray(branches[code], dtype=np.float64)[rows]
     return fine
 
 

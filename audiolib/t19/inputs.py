@@ -29,8 +29,6 @@ from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.features import get_config
 from audiolib.t19.labels import clip_targets
 
-__all__ = ["T19Inputs", "extract_inputs", "input_clips", "add_embeddings", "standardise_embeddings", "fit_length",
-           "CLIP_SECONDS", "FEATURES", "EXAMPLE_FRONT_ENDS"]
 
 CLIP_SECONDS = 10.0
 FEATURES = "t19_cnn"
@@ -84,21 +82,11 @@ class T19Inputs:
         return np.flatnonzero(keep)
 
 
-def fit_length(waveform: torch.Tensor, sample_rate: int, seconds: float = CLIP_SECONDS) -> torch.Tensor:
-    """Zero-pad or cut ``[time]`` to exactly ``seconds`` (the CNN's 862 frames need 10 s).
-
-    (The authors zero-padded the few SONYC-UST clips two frames short.)
-    """
-    n = int(round(seconds * sample_rate))
-    if waveform.shape[-1] >= n:
-        return waveform[..., :n]
-    return torch.nn.functional.pad(waveform, (0, n - waveform.shape[-1]))
-
-
 @dataclass(frozen=True)
 class ClipCopy:
-    """Loader of :func:`input_clips`: clip ``source_row`` of ``clips`` cut or padded to ``seconds``;
-    copy k >= 1 augmented by :func:`audiolib.augment.augment` with the generator seed
+    """Loader of :func:`input_clips`: clip ``source_row`` of ``clips`` zero-padded or cut to ``seconds``
+    (the CNN's 862 frames need 10 s; the authors zero-padded the few SONYC-UST clips two frames
+    short); copy k >= 1 augmented by :func:`audiolib.augment.augment` with the generator seed
     ``augment_seed(seed, source_row, k)``, at the clip's own rate."""
 
     clips: ClipSet
@@ -109,7 +97,8 @@ class ClipCopy:
     def __call__(self, row) -> tuple[torch.Tensor, int]:
         source = int(row["source_row"])
         wave, sr = self.clips.load(source)
-        wave = fit_length(wave.float(), sr, self.seconds)
+        n = int(round(self.seconds * sr))
+        wave = torch.nn.functional.pad(wave.float()[..., :n], (0, max(0, n - wave.shape[-1])))
         if row["augment_copy"]:
             g = torch.Generator().manual_seed(augment_seed(self.seed, source, int(row["augment_copy"])))
             wave, _ = augment(wave, sr, self.policy, g)
@@ -117,24 +106,22 @@ class ClipCopy:
 
 
 def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolicy | None = None, seed: int = 0,
-                augment_splits=("train",), clip_seconds: float = CLIP_SECONDS) -> ClipSet:
+                clip_seconds: float = CLIP_SECONDS) -> ClipSet:
     """The rows of :class:`T19Inputs` as a ClipSet: each clip, then ``augment_copies`` augmented
-    copies of each clip of ``augment_splits`` (ids ``<clip>~<k>``), all ``clip_seconds`` long.
+    copies of each training clip (ids ``<clip>~<k>``), all ``clip_seconds`` long.
 
     Its description names the base corpus, the length, the copies, the policy and the seed, so the
     feature cache's key changes with any of them (and with the base corpus's loader, which the key
     digests through :class:`ClipCopy`).
     """
-    if augment_copies < 0:
-        raise ValueError(f"parameter augment_copies: must be >= 0, got {augment_copies}")
     policy = policy or AugmentPolicy()
     todo = [(i, k) for i, split in enumerate(clips.manifest["split"])
-            for k in range(augment_copies + 1 if split in augment_splits else 1)]
+            for k in range(augment_copies + 1 if split == "train" else 1)]
     source, copy = np.array([i for i, _ in todo], dtype=np.int64), np.array([k for _, k in todo], dtype=np.int64)
     manifest = clips.manifest.iloc[source].reset_index(drop=True).assign(source_row=source, augment_copy=copy)
     manifest["clip_id"] = [f"{c}~{k}" if k else str(c) for c, k in zip(manifest["clip_id"], copy)]
     description = (f"{clips.description}; T19 inputs: clips cut or padded to {clip_seconds:g} s, {augment_copies} "
-                   f"augmented copies of each {'/'.join(augment_splits)} clip ({policy}, seed {seed})")
+                   f"augmented copies of each train clip ({policy}, seed {seed})")
     return ClipSet(f"{clips.name}-t19", manifest, list(clips.classes), ClipCopy(clips, clip_seconds, policy, seed),
                    taxonomy=clips.taxonomy, description=description)
 
@@ -170,12 +157,8 @@ def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: in
         clips: a ClipSet with a taxonomy and a ``split`` column.
         front_end: the pretrained branch's examples, ``"vggish"`` or ``"yamnet"``.
         num_workers: processes computing features when the cache entries are built (0: this one).
-        copies: ``augment_copies, policy, seed, augment_splits, clip_seconds`` of :func:`input_clips`.
+        copies: ``augment_copies, policy, seed, clip_seconds`` of :func:`input_clips`.
     """
-    if "split" not in clips.manifest:
-        raise ValueError(f"dataset {clips.name!r} has no 'split' column; T19 needs train / validate (/ test)")
-    if front_end not in EXAMPLE_FRONT_ENDS:
-        raise ValueError(f"parameter front_end: must be one of {list(EXAMPLE_FRONT_ENDS)}, got {front_end!r}")
     fine, coarse = clip_targets(clips)
     fine_soft, coarse_soft = clip_targets(clips, soft=True)
     rows = input_clips(clips, **copies)
@@ -190,26 +173,18 @@ def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: in
         coarse_soft=coarse_soft[index], front_end=front_end)
 
 
-def standardise_embeddings(embeddings: torch.Tensor, train_rows) -> torch.Tensor:
-    """Zero mean, unit variance per embedding dimension, with the training rows' statistics."""
-    train = embeddings[torch.as_tensor(np.asarray(train_rows))].reshape(-1, embeddings.shape[-1])
-    mean = train.mean(dim=0)
-    std = train.std(dim=0).clamp_min(1e-6)
-    return (embeddings - mean) / std
-
-
-def add_embeddings(inputs: T19Inputs, embed, *, standardise: bool = True) -> T19Inputs:
+def add_embeddings(inputs: T19Inputs, embed) -> T19Inputs:
     """Fill ``inputs.embeddings`` with ``embed(examples [n, 10, 96, 64]) -> [n, 10, D]`` (D: 128 VGGish, 1024 YAMNet).
 
-    The embeddings are standardised with the training rows' statistics (our choice: the
+    The embeddings are standardised (zero mean, unit variance per dimension) with the training
+    rows' statistics (our choice: the
     fusion layer then sees inputs of unit scale whatever network produced them; the authors
     fed VGGish's 0..255 post-processed values).
     """
     emb = embed(inputs.examples).float()
     if emb.shape[:2] != inputs.examples.shape[:2]:
         raise ValueError(f"embed returned {tuple(emb.shape)} for examples {tuple(inputs.examples.shape)}")
-    if standardise:
-        train = inputs.rows("train")
-        emb = standardise_embeddings(emb, train if len(train) else np.arange(len(inputs)))
-    inputs.embeddings = emb
+    train = inputs.rows("train")
+    train = emb[torch.as_tensor(train if len(train) else np.arange(len(inputs)))].reshape(-1, emb.shape[-1])
+    inputs.embeddings = (emb - train.mean(dim=0)) / train.std(dim=0).clamp_min(1e-6)
     return inputs

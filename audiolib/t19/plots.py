@@ -7,10 +7,6 @@ import pandas as pd
 
 from audiolib.t19.experiment import METRICS, VARIANTS
 
-__all__ = ["plot_tables", "REFERENCE_DATASET"]
-
-REFERENCE_DATASET = "SONYC-UST v1 validate: the report's Tables 3 and 4"
-
 
 def plot_tables(results: pd.DataFrame, paper: pd.DataFrame | None = None):
     """Grouped bars: one panel per (dataset, level), a group per metric, a bar per arm (variant and
@@ -23,7 +19,7 @@ def plot_tables(results: pd.DataFrame, paper: pd.DataFrame | None = None):
 
     results = results[results["metric"].isin(METRICS)]
     if paper is not None:
-        results = pd.concat([results, paper.assign(dataset=REFERENCE_DATASET)], ignore_index=True)
+        results = pd.concat([results, paper.assign(dataset="SONYC-UST v1 validate: the report's Tables 3 and 4")], ignore_index=True)
     results = results.assign(arm=results["variant"] + np.where(results["checkpoint"].isin(["best coarse", "best fine"]),
                                                                " · " + results["checkpoint"], ""))
     datasets = list(dict.fromkeys(results["dataset"]))

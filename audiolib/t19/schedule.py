@@ -27,8 +27,6 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["WarmRestartPlateau"]
-
 
 class WarmRestartPlateau:
     """Plateau LR reduction with warm restarts, and the best weights per monitored metric.
@@ -39,11 +37,8 @@ class WarmRestartPlateau:
         monitors: metric names to maximise (e.g. ``("micro_auprc_coarse", "micro_auprc_fine")``).
         lr: the starting learning rate (the restart value).
         patience: evaluations without any improvement tolerated; the change happens at the next one.
-        factor: first multiplicative reduction (0.1).
-        factor_step: added to ``factor`` at each restart (0.1), capped at ``max_factor``.
+        factor: first multiplicative reduction; factor_step: added to it at each restart (at most 0.9).
         min_lr: a reduction that reaches this rate is followed by a restart.
-        reset_optimizer: clear the optimizer state (Adam moments) at each change, as the authors
-            built a new optimizer.
 
     Attributes:
         best: ``{metric: best value}``; best_states: ``{metric: state dict (CPU copy)}``;
@@ -51,32 +46,18 @@ class WarmRestartPlateau:
     """
 
     def __init__(self, model: nn.Module | None, monitors, *, lr: float, patience: int = 10, factor: float = 0.1,
-                 factor_step: float = 0.1, max_factor: float = 0.9, min_lr: float = 1e-6,
-                 reset_optimizer: bool = True):
-        if not monitors:
-            raise ValueError("parameter monitors: at least one metric name")
-        if patience < 0:
-            raise ValueError(f"parameter patience: must be >= 0, got {patience}")
-        if not 0 < factor < 1 or not 0 < max_factor < 1:
-            raise ValueError(f"parameters factor ({factor}) and max_factor ({max_factor}) must lie in (0, 1)")
+                 factor_step: float = 0.1, min_lr: float = 1e-6):
         if not 0 < min_lr < lr:
             raise ValueError(f"parameters min_lr ({min_lr}) and lr ({lr}): need 0 < min_lr < lr")
         self.model = model
         self.monitors = tuple(monitors)
         self.base_lr, self.lr = float(lr), float(lr)
-        self.patience, self.factor, self.factor_step, self.max_factor = patience, factor, factor_step, max_factor
-        self.min_lr, self.reset_optimizer = min_lr, reset_optimizer
+        self.patience, self.factor, self.factor_step, self.min_lr = patience, factor, factor_step, min_lr
         self.best = {m: -math.inf for m in self.monitors}
         self.best_states: dict[str, dict] = {}
         self.best_steps: dict[str, int] = {}
         self.stalled = 0
         self.events: list[dict] = []
-
-    def _set_lr(self, optimizer: torch.optim.Optimizer, lr: float) -> None:
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if self.reset_optimizer:
-            optimizer.state.clear()
 
     def __call__(self, step: int, metrics: dict, optimizer: torch.optim.Optimizer) -> None:
         improved = False
@@ -95,11 +76,12 @@ class WarmRestartPlateau:
         self.stalled = 0
         if self.lr <= self.min_lr * (1 + 1e-9):
             self.lr = self.base_lr
-            self.factor = min(self.factor + self.factor_step, self.max_factor)
+            self.factor = min(self.factor + self.factor_step, 0.9)
             event = "restart"
         else:
             self.lr = max(self.lr * self.factor, self.min_lr)
             event = "reduce"
-        self._set_lr(optimizer, self.lr)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr
+        optimizer.state.clear()  # a fresh Adam, as the authors built a new optimizer
         self.events.append({"step": int(step), "event": event, "lr": self.lr, "factor": self.factor})
-

@@ -14,8 +14,6 @@ from audiolib.reference import beside
 from audiolib.t19.experiment import METRICS, VARIANTS
 from audiolib.t19.paper import table_3_4
 
-__all__ = ["tables_3_4", "beside_paper", "sonyc_label_statistics"]
-
 
 def tables_3_4(results: pd.DataFrame) -> pd.DataFrame:
     """The report's layout: one row per (dataset, variant, checkpoint), columns (level, metric); means over seeds."""
@@ -33,9 +31,9 @@ def beside_paper(results: pd.DataFrame) -> pd.DataFrame:
     return beside(results, table_3_4(), keys=["variant", "checkpoint", "level"], metrics=list(METRICS))
 
 
-def sonyc_label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
+def sonyc_label_statistics(root=None) -> pd.DataFrame:
     """Positive files per tag in the real SONYC-UST annotations, as the task defines the labels:
-    train at each agreement ``threshold`` (plus the summed soft targets), validate verified.
+    train at agreement thresholds 0 and 0.5 (plus the summed soft targets), validate verified.
 
     Tidy: ``split, labels ("agreement > t" / "soft (sum of agreement)" / "verified"), level,
     tag, metric ("positive_files"), value``.
@@ -46,7 +44,7 @@ def sonyc_label_statistics(root=None, thresholds=(0.0, 0.5)) -> pd.DataFrame:
     annotations = read_annotations(root, taxonomy)
     fine, coarse = taxonomy_columns(taxonomy, "fine"), taxonomy_columns(taxonomy, "coarse")
     frames = []
-    variants = [("train", f"agreement > {t:g}", dict(threshold=t)) for t in thresholds]
+    variants = [("train", f"agreement > {t:g}", dict(threshold=t)) for t in (0.0, 0.5)]
     variants += [("train", "soft (sum of agreement)", dict(soft=True)), ("validate", "verified", {})]
     for split, labels, kw in variants:
         truth = sonyc_ust_ground_truth(annotations, taxonomy, split, **kw)

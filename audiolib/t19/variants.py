@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audiolib.metrics import sonyc_ust_metrics
-from audiolib.models import accepts, create_model, list_models
+from audiolib.models import accepts, create_model
 from audiolib.models.t19 import pack_inputs
 from audiolib.runtime import cpu_has_bf16, resolve_device
 from audiolib.t19.inputs import T19Inputs
@@ -31,15 +31,12 @@ from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.train import TrainConfig, predict
 from audiolib.trials import Trial, run_trial
 
-__all__ = ["T19Config", "PackedSet", "train_model", "scores_at", "checkpoint_scores", "official_metrics",
-           "takes_embeddings", "MONITORS", "CHECKPOINTS", "PRECISIONS"]
-
 MONITORS = {"all": ("micro_auprc_coarse", "micro_auprc_fine"), "fine": ("micro_auprc_coarse", "micro_auprc_fine"),
             "coarse": ("micro_auprc_coarse",)}
 #: monitored metric -> the checkpoint's name in every table ("best coarse" is the report's CNN+VGGish1,
 #: "best fine" its CNN+VGGish2).
 CHECKPOINTS = {"micro_auprc_coarse": "best coarse", "micro_auprc_fine": "best fine"}
-PRECISIONS = ("auto", "float32", "bf16")
+METRICS = ("micro_auprc", "micro_f1", "macro_auprc")
 
 
 @dataclass
@@ -59,7 +56,7 @@ class T19Config:
         precision: ``"bf16"`` trains under CPU bf16 autocast (:class:`audiolib.runtime.CpuSpeed`),
             ``"float32"`` does not, ``"auto"`` uses bf16 on a CPU with native bf16 (the scores of
             the kept checkpoints are always computed in float32).
-        seed, device, progress.
+        seed, device, progress: of the trial (the notebook's parameter rules check every value).
     """
 
     width: float = 1.0
@@ -80,22 +77,6 @@ class T19Config:
     device: str = "auto"
     progress: bool = False
 
-    def __post_init__(self):
-        if self.width <= 0 or self.epochs < 1 or self.fine_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"T19Config: width, epochs, fine_epochs, batch_size and lr must be positive, got {self}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"T19Config.threshold must lie in (0, 1), got {self.threshold}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"T19Config.precision must be one of {PRECISIONS}, got {self.precision!r}")
-
-    def use_bf16(self, device: torch.device) -> bool:
-        return device.type == "cpu" and (self.precision == "bf16" or (self.precision == "auto" and cpu_has_bf16()))
-
-
-def takes_embeddings(model: str) -> bool:
-    """Whether registered model ``model`` takes the pretrained embeddings (``t19_fusion``) as input."""
-    return accepts(model, "embedding_dim")
-
 
 class PackedSet(Dataset):
     """Rows of a :class:`T19Inputs` as model inputs: ``[B, 1, 128, frames (+ 10)]`` and targets.
@@ -108,8 +89,6 @@ class PackedSet(Dataset):
         targets = np.zeros((len(self.rows), 1), dtype=np.float32) if targets is None else targets
         if fusion and inputs.embeddings is None:
             raise ValueError(f"{inputs.name}: the fusion model needs embeddings; call add_embeddings first")
-        if len(targets) != len(self.rows):
-            raise ValueError(f"PackedSet: {len(targets)} target rows for {len(self.rows)} examples")
         self.spec, self.emb, self.fusion = inputs.spec, inputs.embeddings, fusion
         self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
 
@@ -134,34 +113,28 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
     out = {}
     for level in ("fine", "coarse"):
         m = sonyc_ust_metrics(truth, pred, inputs.taxonomy, level)
-        out.update({f"{metric}_{level}": m[metric] for metric in ("micro_auprc", "micro_f1", "macro_auprc")})
+        out.update({f"{metric}_{level}": float(m[metric]) for metric in METRICS})
     return out
 
 
 def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, *, train_rows=None, val_rows=None,
-                targets=None, val_targets=None, monitors=None, evaluate=None, epochs: int | None = None,
-                seed_offset: int = 0, ids: dict | None = None) -> Trial:
+                targets=None, val_targets=None, monitors=None, evaluate=None, ids: dict | None = None) -> Trial:
     """Train registered model ``model`` (``t19_cnn`` or ``t19_fusion``) with the authors' recipe.
 
     Args:
-        inputs: the corpus (with embeddings for a model that takes them).
-        outputs: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); ignored when ``targets``
-            are given (then their width sets the outputs).
+        outputs: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); with explicit ``targets``
+            their width sets the outputs.
         train_rows, val_rows: default all training rows (with augmented copies) and the
-            original validation rows.
-        targets, val_targets: explicit targets for the rows (hierarchical fine models).
+            original validation rows; targets, val_targets: explicit targets for them
+            (hierarchical fine models).
         monitors: metric names the schedule watches; default the micro AUPRCs of ``outputs``.
         evaluate: ``f(scores [n, k]) -> metrics`` for the validation rows; default the official
             metrics of the scores split by ``outputs``.
-        epochs: default ``config.epochs``. seed_offset: added to ``config.seed``.
-        ids: the trial's ids (``seed`` is added).
 
     Returns:
         The :class:`~audiolib.trials.Trial`; ``extra``: ``model``, ``outputs``, ``states`` (best
         weights per monitored metric), ``best``, ``events`` (learning-rate changes), ``n_train``.
     """
-    if model not in list_models():
-        raise ValueError(f"parameter model: must be a registered model ({list_models()}), got {model!r}")
     train_rows = inputs.rows("train") if train_rows is None else np.asarray(train_rows)
     val_rows = inputs.rows("validate", originals_only=True) if val_rows is None else np.asarray(val_rows)
     if len(train_rows) == 0:
@@ -170,7 +143,7 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
     if targets is None:
         targets = output_targets(fine[train_rows], coarse[train_rows], outputs)
         val_targets = output_targets(inputs.fine[val_rows], inputs.coarse[val_rows], outputs)
-    fusion = takes_embeddings(model)
+    fusion = accepts(model, "embedding_dim")
     train_set = PackedSet(inputs, train_rows, targets, fusion=fusion)
     val_set = PackedSet(inputs, val_rows, val_targets, fusion=fusion) if len(val_rows) else None
     device = resolve_device(config.device)
@@ -190,11 +163,12 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
 
     batch = min(config.batch_size, len(train_set))
     per_epoch = max(1, len(train_set) // batch)
+    bf16 = device.type == "cpu" and (config.precision == "bf16" or (config.precision == "auto" and cpu_has_bf16()))
     # monitor="": fit keeps no best copy of its own; the hook keeps one per monitored metric.
-    train_config = TrainConfig(steps=per_epoch * (epochs or config.epochs), batch_size=batch, lr=config.lr,
+    train_config = TrainConfig(steps=per_epoch * config.epochs, batch_size=batch, lr=config.lr,
                                optimizer="adam", pos_weight=class_weights(targets, config.weight_root),
-                               seed=config.seed + seed_offset, device=str(device), eval_every=per_epoch, monitor="",
-                               restore_best=False, progress=config.progress, amp=config.use_bf16(device))
+                               seed=config.seed, device=str(device), eval_every=per_epoch, monitor="",
+                               restore_best=False, progress=config.progress, amp=bf16)
     trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook, ids=ids,
                       evaluate_fn=lambda m, data: evaluate(predict(m, data, batch_size=64, device=device)))
     trial.extra.update(model=model, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),
@@ -206,7 +180,7 @@ def scores_at(trial: Trial, inputs: T19Inputs, rows, states: dict, device="auto"
     """``{name: sigmoid scores [n, outputs]}`` of ``trial``'s model on ``rows`` with each of ``states``
     loaded (float32; the model keeps its final weights afterwards)."""
     model = trial.model
-    data = PackedSet(inputs, rows, fusion=takes_embeddings(trial.extra["model"]))
+    data = PackedSet(inputs, rows, fusion=accepts(trial.extra["model"], "embedding_dim"))
     final = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     out = {}
     for name, state in states.items():
@@ -216,16 +190,14 @@ def scores_at(trial: Trial, inputs: T19Inputs, rows, states: dict, device="auto"
     return out
 
 
-def checkpoint_scores(trial: Trial, inputs: T19Inputs, rows, device="auto",
-                      only: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def checkpoint_scores(trial: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{checkpoint: (fine, coarse)}``: each kept checkpoint scored at BOTH levels, as the report's
     Table 3 scores CNN+VGGish1 (best coarse) and CNN+VGGish2 (best fine).
 
-    Checkpoint names are :data:`CHECKPOINTS` (``"best coarse"``, ``"best fine"``); ``"final"``
-    when no metric was ever measured (no validation rows). ``only`` selects checkpoints by name.
+    Checkpoint names are :data:`CHECKPOINTS`; ``"final"`` when no metric was ever measured (no
+    validation rows): the model's weights as they are.
     """
     states = {CHECKPOINTS[m]: state for m, state in trial.extra["states"].items() if m in CHECKPOINTS}
-    states = states or {"final": {k: v.detach().cpu().clone() for k, v in trial.model.state_dict().items()}}
-    states = {name: state for name, state in states.items() if only is None or name in only}
+    states = states or {"final": trial.model.state_dict()}
     return {name: split_outputs(scores, trial.extra["outputs"], inputs.taxonomy)
             for name, scores in scores_at(trial, inputs, rows, states, device).items()}

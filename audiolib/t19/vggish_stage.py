@@ -1,21 +1,13 @@
 """The pretrained-embedding branch: YAMNet (a real AudioSet-trained network), the official VGGish
 when its weights are supplied, else a VGGish trained here.
 
-``network="yamnet"``: Google's YAMNet, MobileNet-v1 trained on AudioSet (about 2 M YouTube clips,
-521 classes), from its TensorFlow Lite release read by :mod:`audiolib.models.yamnet`; its 1024-d
-embedding of each 0.96 s example (``log(mel + 0.001)`` front end) goes into the fusion layer in
-place of VGGish's 128-d one: a different network, trained on the same corpus as the report's
-VGGish. The examples are T19's inputs (:func:`audiolib.t19.extract_inputs` with
-``front_end="yamnet"``), because every augmented copy of a training clip needs the embedding of
-its own augmented audio.
-
-Tompkins & Nichols used the published VGGish (TensorFlow checkpoint, PCA post-processing) as a
-frozen feature extractor: ten 128-d embeddings per 10 s clip. With the official PyTorch
-weights (``vggish-10086976.pth``, optionally ``vggish_pca_params``) this module does the same.
-Without them (no download is possible here) it trains a VGGish of the published architecture,
-optionally narrower, as a tagger of 0.96 s examples labelled with their clip's fine and coarse
-tags (H17's recipe), and uses its 128-d embedding layer. :attr:`VGGishBranch.description` says
-which one a table used.
+Tompkins & Nichols used the published VGGish (PCA post-processed) as a frozen extractor: ten
+128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet, :mod:`audiolib.models.yamnet`)
+gives 1024-d per 0.96 s instead: a different network, trained on the same corpus. Without either
+(no download is possible here) a VGGish of the published architecture is trained as a tagger of
+0.96 s examples labelled with their clip's tags (H17's recipe). The examples are T19's inputs,
+because every augmented copy of a training clip needs the embedding of its own augmented audio.
+:attr:`VGGishBranch.description` says which network a table used.
 """
 
 from __future__ import annotations
@@ -35,14 +27,10 @@ from audiolib.t19.inputs import T19Inputs
 from audiolib.train import TrainConfig
 from audiolib.trials import Trial, run_trial
 
-__all__ = ["VGGishBranch", "vggish_branch", "embedding_branch", "resolve_embedding", "NETWORKS"]
-
-NETWORKS = ("yamnet", "vggish")
-
 
 @dataclass
 class VGGishBranch:
-    """A VGGish used as a frozen embedder.
+    """A VGGish (or YAMNet) used as a frozen embedder.
 
     Attributes:
         model: the network (``embedding`` gives 128-d per example; 1024-d for YAMNet).
@@ -60,38 +48,45 @@ class VGGishBranch:
     trained_on: str = ""
 
     @torch.no_grad()
-    def embed(self, examples: torch.Tensor, *, batch_size: int = 256, device="auto") -> torch.Tensor:
+    def embed(self, examples: torch.Tensor, *, device="auto") -> torch.Tensor:
         """``[n, k, 96, 64]`` examples -> ``[n, k, D]`` embeddings (float32, CPU; D 128 or 1024 for YAMNet)."""
         device = resolve_device(device)
         model = self.model.to(device).eval()
         flat = examples.reshape(-1, 1, *examples.shape[-2:])
-        out = [model.embedding(flat[i:i + batch_size].to(device).float()).cpu() for i in range(0, len(flat), batch_size)]
-        emb = torch.cat(out)
+        emb = torch.cat([model.embedding(flat[i:i + 256].to(device).float()).cpu() for i in range(0, len(flat), 256)])
         if self.pca is not None:
             emb = vggish_postprocess(emb, *self.pca)
         return emb.reshape(*examples.shape[:2], -1).float()
 
 
-def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None, width: float = 1.0,
-                  steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                  device="auto") -> VGGishBranch:
-    """The official VGGish (``weights``) or one trained on ``inputs``' training rows.
+def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
+                     width: float = 1.0, steps: int = 2000, batch_size: int = 64, seed: int = 0,
+                     device="auto") -> VGGishBranch:
+    """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s), the
+    official VGGish (``"vggish"`` with ``weights``), or a VGGish trained on ``inputs``' training rows.
+
+    ``inputs`` must hold the examples of the network's front end (``inputs.front_end``).
 
     Args:
-        inputs: the corpus whose training rows (originals and augmented copies) train the
-            network when no ``weights`` are given.
         weights: path of ``vggish-10086976.pth``; empty / ``None`` trains one here.
         pca: path of the PCA parameters (``vggish_pca_params.npz`` or the torchvggish ``.pth``);
             applied only with official weights.
-        width, steps, batch_size, lr: of the in-workbook training (Adam, sigmoid cross-entropy on
-            the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
+        width, steps, batch_size: of the in-workbook training (Adam at 1e-3, sigmoid cross-entropy
+            on the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
     """
+    if inputs.front_end != network:
+        raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
+    if network == "yamnet":
+        text = (f"YAMNet ({yamnet_files()['tflite'].name}, Google's AudioSet release, int8 weights dequantised, "
+                "PyTorch port), trained on AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per "
+                "0.96 s; not the report's VGGish")
+        return VGGishBranch(load_yamnet(device="cpu").eval(), text, network="yamnet",
+                            trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
     if weights:
         model = create_model("vggish", 1, weights=weights)
         pca_params = load_vggish_pca(pca) if pca else None
         text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
-        return VGGishBranch(model, text, pca_params, network="vggish",
-                            trained_on="AudioSet (YouTube-8M-like corpus; the published VGGish weights)")
+        return VGGishBranch(model, text, pca_params, trained_on="AudioSet (YouTube-8M-like corpus; the published VGGish weights)")
     rows = inputs.rows("train")
     if len(rows) == 0:
         raise ValueError(f"{inputs.name}: no training rows to train a VGGish on")
@@ -101,31 +96,13 @@ def vggish_branch(inputs: T19Inputs, *, weights: str | None = None, pca: str | N
     clip_index = torch.arange(len(rows)).repeat_interleave(k)
     data = PatchSet(patches, clip_targets[clip_index], clip_index, clip_targets, [inputs.clip_ids[i] for i in rows],
                     list(inputs.taxonomy.fine) + list(inputs.taxonomy.coarse))
-    trial = run_trial("vggish", data, TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, seed=seed,
+    trial = run_trial("vggish", data, TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=1e-3, seed=seed,
                                                   device=str(resolve_device(device)), progress=False),
                       num_classes=clip_targets.shape[1], model_kwargs={"width": width}, ids={"model": "vggish"})
     text = (f"VGGish architecture trained in this workbook (width {width:g}, {steps} steps of {batch_size}) on the "
             f"{len(rows)} training clips of {inputs.name}; not the published weights")
-    return VGGishBranch(trial.model.cpu().eval(), text, None, trial, network="vggish",
+    return VGGishBranch(trial.model.cpu().eval(), text, None, trial,
                         trained_on=f"{len(rows)} training clips of {inputs.name} (this workbook)")
-
-
-def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = None, pca: str | None = None,
-                     width: float = 1.0, steps: int = 2000, seed: int = 0, device="auto") -> VGGishBranch:
-    """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s) or
-    VGGish (:func:`vggish_branch`: the official weights when ``weights`` is given, else one trained
-    here). ``inputs`` must hold the examples of the network's front end (``inputs.front_end``)."""
-    if network not in NETWORKS:
-        raise ValueError(f"parameter EMBEDDING_NETWORK: must be one of {NETWORKS}, got {network!r}")
-    if inputs.front_end != network:
-        raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
-    if network == "vggish":
-        return vggish_branch(inputs, weights=weights, pca=pca, width=width, steps=steps, seed=seed, device=device)
-    text = (f"YAMNet ({yamnet_files()['tflite'].name}, Google's AudioSet release, int8 weights dequantised, PyTorch "
-            "port), trained on AudioSet (about 2 M YouTube clips, 521 classes); 1024-d embedding per 0.96 s; not the "
-            "report's VGGish")
-    return VGGishBranch(load_yamnet(device="cpu").eval(), text, network="yamnet",
-                        trained_on="AudioSet (about 2 M YouTube clips, 521 classes)")
 
 
 def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
@@ -137,8 +114,8 @@ def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
     """
     if network == "auto":
         network = "vggish" if yamnet_missing() else "yamnet"
-    if network not in NETWORKS:
-        raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto' or one of {NETWORKS}, got {network!r}")
+    if network not in ("yamnet", "vggish"):
+        raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto', 'yamnet' or 'vggish', got {network!r}")
     if fusion == "auto":
         fusion = "concat" if network == "yamnet" else "bilinear"
     if fusion not in ("bilinear", "concat"):
