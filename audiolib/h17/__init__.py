@@ -11,10 +11,6 @@
 The package namespace holds what the notebooks call; the other helpers are in their modules.
 Results are :class:`audiolib.trials.Trial` s; frame-wise tagging and tagger checkpoints are
 :mod:`audiolib.tagging`.
-
->>> from audiolib import h17
->>> h17.data.label_subset_sizes(128, [1.0, 0.1, 0.013])
-[128, 13, 2]
 """
 
 from . import claims, data, paper, plots, scaling, training, transfer

@@ -6,9 +6,6 @@ H17 trains on 0.96 s log-mel patches that inherit their video's labels, and eval
 by averaging its patches' scores. Here the embedded default corpus stands in for YouTube-100M:
 its ``train`` split trains, and the evaluation set is a balanced selection from the clips of the
 ``validate`` and ``test`` splits (no model selection uses them).
-
->>> data = prepare_corpus(n_clips=200, seed=0, eval_per_class=5)      # doctest: +SKIP
->>> data.train.patches.shape, data.eval.n_clips                        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ class H17Data:
         clips: the whole corpus.
         patches: 96x64 patches of every clip (clip rows are ``clips`` rows).
         train_rows: clip rows that train.
-        eval_rows: clip rows of the balanced evaluation set.
         train: :class:`PatchSet` of the training clips.
         eval: :class:`PatchSet` of the evaluation clips.
         eval_per_class: the target number of positives per class in ``eval``.
@@ -42,7 +38,6 @@ class H17Data:
     clips: ClipSet
     patches: PatchSet
     train_rows: np.ndarray
-    eval_rows: np.ndarray
     train: PatchSet
     eval: PatchSet
     eval_per_class: int
@@ -55,16 +50,11 @@ class H17Data:
     def class_names(self) -> list[str]:
         return self.clips.class_names()
 
-    @property
-    def train_prior(self) -> np.ndarray:
-        """Fraction of training clips carrying each class ``[C]`` (H17's "prior")."""
-        return self.train.clip_targets.numpy().mean(axis=0)
-
     def describe(self) -> str:
         """One line naming the data, for every table caption."""
         counts = self.eval.clip_targets.numpy().sum(axis=0)
         return (f"{self.clips.description}; train: {len(self.train_rows)} clips / {len(self.train)} patches "
-                f"(split 'train'); balanced evaluation set: {len(self.eval_rows)} clips from the 'validate' and "
+                f"(split 'train'); balanced evaluation set: {self.eval.n_clips} clips from the 'validate' and "
                 f"'test' splits, target {self.eval_per_class} per class (positives per class "
                 f"{int(counts.min())}-{int(counts.max())})")
 
@@ -104,11 +94,6 @@ def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np
     return np.flatnonzero(chosen)
 
 
-def most_frequent_classes(targets: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` classes with the most positive clips (ties: lower index first)."""
-    return np.argsort(-np.asarray(targets).sum(axis=0), kind="stable")[:n]
-
-
 def label_subset_sizes(n_classes: int, fractions) -> list[int]:
     """``max(1, round(f * n_classes))`` for each fraction (H17: 30K, 3K = 10 %, 400 = 1.3 %).
 
@@ -146,8 +131,6 @@ def repatch(patches: PatchSet, frames: int) -> PatchSet:
     """
     n, total, mels = patches.patches.shape[-3:]
     k = total // frames
-    if k < 1:
-        raise ValueError(f"repatch: patches of {total} frames are shorter than {frames}")
     x = patches.patches[..., :k * frames, :].reshape(n * k, frames, mels)
     return relabel(patches, x.contiguous(), patches.clip_index.repeat_interleave(k, 0), patches.clip_targets)
 
@@ -163,14 +146,11 @@ def relabel(patches: PatchSet, x, clip_index: torch.Tensor, clip_targets,
 
 def coarse_targets(clips: ClipSet) -> tuple[np.ndarray, list[str]]:
     """Clip targets at the taxonomy's coarse level ``[n_clips, n_coarse]`` and the coarse codes."""
-    if clips.taxonomy is None:
-        raise ValueError(f"dataset {clips.name!r} has no taxonomy, so it has no coarse labels")
     coarse = list(clips.taxonomy.coarse)
-    fine = clips.targets()
-    mapping = np.zeros((len(clips.classes), len(coarse)), dtype=np.float32)
-    for k, code in enumerate(clips.classes):
-        mapping[k, coarse.index(clips.taxonomy.parent[code])] = 1.0
-    return (fine @ mapping > 0).astype(np.float32), coarse
+    targets = np.zeros((len(clips), len(coarse)), dtype=np.float32)
+    for row, labels in enumerate(clips.manifest["labels"]):
+        targets[row, [coarse.index(clips.taxonomy.parent[code]) for code in labels]] = 1.0
+    return targets, coarse
 
 
 def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fine_per_coarse=None,
@@ -198,8 +178,8 @@ def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fin
         raise ValueError(f"{clips.name}: {len(rows)} clips give {len(train_rows)} training and {len(held_out)} "
                          f"held-out clips; use more clips")
     eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
-    return H17Data(clips, patches, train_rows, eval_rows, patches.subset_clips(train_rows),
-                   patches.subset_clips(eval_rows), eval_per_class)
+    return H17Data(clips, patches, train_rows, patches.subset_clips(train_rows), patches.subset_clips(eval_rows),
+                   eval_per_class)
 
 
 def recording(path: str = "", *, seconds: float = 60.0,

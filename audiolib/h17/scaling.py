@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..trials import Trial, over_seeds, tidy
-from .data import H17Data, balanced_eval_rows, label_subset_sizes, most_frequent_classes, nested_subsets, training_sizes
+from .data import H17Data, balanced_eval_rows, label_subset_sizes, nested_subsets, training_sizes
 from .training import train_and_evaluate
 
 
@@ -26,12 +26,12 @@ def label_subsets(data: H17Data, fractions: Sequence[float]) -> pd.DataFrame:
     Columns: ``n_labels, fraction, rank, class, name, train_clips``. Sets are prefixes of the
     classes sorted by training frequency, so each contains the smaller ones.
     """
-    y = data.train.clip_targets.numpy()
-    counts = y.sum(axis=0)
+    counts = data.train.clip_targets.numpy().sum(axis=0)
+    by_count = np.argsort(-counts, kind="stable")   # ties: lower class index first
     names = data.class_names
     rows = []
     for fraction, n in zip(fractions, label_subset_sizes(len(data.classes), fractions)):
-        for rank, k in enumerate(most_frequent_classes(y, n)):
+        for rank, k in enumerate(by_count[:n]):
             rows.append({"n_labels": n, "fraction": float(fraction), "rank": rank + 1, "class": data.classes[k],
                          "name": names[k], "train_clips": int(counts[k])})
     return pd.DataFrame(rows)

@@ -4,9 +4,6 @@ Every model is trained as H17 trains: Adam, sigmoid outputs with binary cross-en
 number of mini-batches of patches drawn at random, patches inheriting their clip's labels; it is
 evaluated on clip-level scores (the mean of the clip's non-overlapping 0.96 s patch scores) of a
 balanced evaluation set, with macro AUC, d' (from the mean AUC, as the paper's) and mAP.
-
->>> trial = train_and_evaluate("fc_audio", data.train, data.eval, steps=100)     # doctest: +SKIP
->>> trial.metrics["mAP"], trial.extra["classes"]                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,10 +31,8 @@ METRICS = ("AUC", "dprime", "mAP", "mean_dprime", "n_classes_evaluated")
 
 def evaluate_clips(model: nn.Module, model_classes: Sequence[str], eval_set: PatchSet,
                    eval_classes: Sequence[str] | None = None, *, device="auto") -> tuple[dict[str, float], np.ndarray]:
-    """H17's clip-level scoring of ``model`` on ``eval_classes`` (default: all of ``model_classes``).
-
-    Frame scores (sigmoid) are averaged per clip, the columns of ``eval_classes`` are taken from
-    the model's outputs and compared with the evaluation set's targets of the same classes.
+    """H17's clip-level scoring (mean sigmoid of a clip's patches) of ``model`` on ``eval_classes``
+    (default: all of ``model_classes``).
 
     Returns ``(metrics, clip_scores [n_clips, len(eval_classes)])``; ``metrics`` holds
     :data:`METRICS`: macro ``AUC`` and ``mAP``, ``dprime`` the d' of the mean AUC (H17's),
@@ -68,8 +63,6 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
         width: channel multiplier (1.0: the paper's networks).
         bottleneck: size of the optional bottleneck before the output layer (H17: 128).
         eval_classes: score only these classes (default all the model's classes).
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        seed: initialisation, batch order and dropout.
         model_kwargs: other entry-point arguments (e.g. ``input_shape`` for ``fc_audio``).
         profile: the workbook profile; with ``device`` and ``width`` it picks
             :func:`audiolib.train.speed_switches`.
@@ -139,9 +132,8 @@ def train_architectures(models: Sequence[str], data, *, steps: int, batch_size: 
 def complexity_table(models: Sequence[str] = ARCHITECTURES, *,
                      variants: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
     """Weights and multiplies of each model at width 1.0 for 3087 outputs and 96x64 patches beside
-    the paper's sec. 3.3 counts (tidy).
+    the paper's counts (tidy; the counts are in the text of sec. 3.3, its Table 1 lists labels).
 
-    (The paper's counts are in the text of sec. 3.3; its Table 1 lists example labels.)
     Models are built on the ``meta`` device (shapes only), so this is fast and needs no memory.
     ``variants`` adds rows for other arguments of a model, e.g. ``{"inception_v3_audio":
     {"stem": "3b"}}`` (the other reading of its stem). Rows: ``model, variant, metric (weights |
@@ -195,7 +187,8 @@ def per_class_runs(trials: Sequence[Trial], data, *, model: str) -> pd.DataFrame
     log10_prior, seed``.
     """
     names = dict(zip(data.classes, data.class_names))
-    prior = dict(zip(data.classes, np.asarray(data.train_prior, dtype=float)))
+    # H17's "prior": the fraction of training clips carrying the class.
+    prior = dict(zip(data.classes, data.train.clip_targets.numpy().mean(axis=0).astype(float)))
     tables = []
     for t in trials:
         if t.ids["model"] != model:

@@ -16,9 +16,6 @@ The small sets are a disjoint part of the synthetic corpus (replicates: seeds) a
 UrbanSound8K from ``../shared/data`` (replicates: official folds, each in turn the test fold).
 Every row names the network that produced its input and the data that network was trained on.
 Clip scores average the patch scores, as everywhere in H17.
-
->>> feats = transfer_features(small, trial.model, embed_network="...", embed_data="...")  # doctest: +SKIP
->>> table, trials = embedding_transfer(feats, small, steps=300)                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ from ..trials import Trial, over_seeds, tidy
 from .data import H17Data, balanced_eval_rows, coarse_targets, prepare_corpus, relabel, repatch
 from .training import train_and_evaluate
 
-WORKBOOK = "embedding"
 YAMNET = "YAMNet (AudioSet)"
 
 
@@ -98,7 +94,7 @@ def embedding_transfer(small: SmallSet, embed_model: nn.Module | None, *, embed_
     features = [("log-mel 64x20", repatch(ps, 20), "none (log-mel)", "-")]
     if embed_model is not None:
         emb = predict(embed_model, ps, embeddings=True, device=device, batch_size=256)
-        features.append((WORKBOOK, relabel(ps, emb[:, None], ps.clip_index, ps.clip_targets), embed_network,
+        features.append(("embedding", relabel(ps, emb[:, None], ps.clip_index, ps.clip_targets), embed_network,
                          embed_data))
     if yamnet is not None:
         features.append((YAMNET, yamnet, "YAMNet (MobileNet-v1, 1024-d average-pool embedding)",
@@ -120,25 +116,6 @@ def embedding_transfer(small: SmallSet, embed_model: nn.Module | None, *, embed_
 
     trials = over_seeds(seeds, one_seed)
     return tidy(trials).assign(dataset=small.description), trials
-
-
-def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, labels: str = "fine",
-                        eval_per_class: int = 10, seed: int = 0) -> SmallSet:
-    """The small part of the default corpus: its ``train``/``validate`` clips train, a balanced
-    choice of its ``test`` clips tests; labelled with the fine classes or the coarse categories."""
-    part = patches.subset_clips(rows)
-    if labels == "coarse":
-        targets, codes = coarse_targets(clips.subset(rows))
-        part = relabel(part, part.patches, part.clip_index, targets, codes)
-    split = clips.manifest["split"].to_numpy()[rows]
-    train_rows = np.flatnonzero(split != "test")
-    held = np.flatnonzero(split == "test")
-    test_rows = held[balanced_eval_rows(part.clip_targets.numpy()[held], eval_per_class, seed)]
-    description = (f"small part of the default corpus: clips {int(rows.min())}-{int(rows.max())} "
-                   f"({len(rows)} clips, disjoint from the large part), {labels} labels "
-                   f"({len(part.classes)} classes); train {len(train_rows)} clips (splits train+validate), test "
-                   f"{len(test_rows)} clips (balanced choice from split test)")
-    return SmallSet("synthetic-small", part, [(0, train_rows, test_rows)], description, clips.subset(rows))
 
 
 def real_small_set(clips: ClipSet, *, max_clips_per_fold: int = 0, num_workers: int = 0) -> SmallSet:
@@ -167,26 +144,34 @@ def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_c
     """The default corpus split into a large part (clips ``0 .. n - small - 1``) and a small one.
 
     The parts hold disjoint clips. Returns ``(large, small)``: the large part is split as
-    :func:`~audiolib.h17.data.prepare_corpus` does (train / balanced evaluation), the small part
-    as :func:`synthetic_small_set` does.
+    :func:`~audiolib.h17.data.prepare_corpus` does (train / balanced evaluation); in the small part
+    the ``train``/``validate`` clips train and a balanced choice of the ``test`` clips tests, with
+    the fine classes or (``small_labels="coarse"``) the coarse categories as labels.
     """
     large = prepare_corpus(n_clips, seed, eval_per_class=eval_per_class, num_workers=num_workers,
                            rows=np.arange(n_clips - small_clips))
-    small = synthetic_small_set(large.clips, large.patches, np.arange(n_clips - small_clips, n_clips),
-                                labels=small_labels, eval_per_class=max(1, eval_per_class // 2), seed=seed)
-    return large, small
+    rows = np.arange(n_clips - small_clips, n_clips)
+    clips = large.clips.subset(rows)
+    part = large.patches.subset_clips(rows)
+    if small_labels == "coarse":
+        targets, codes = coarse_targets(clips)
+        part = relabel(part, part.patches, part.clip_index, targets, codes)
+    split = clips.manifest["split"].to_numpy()
+    train_rows = np.flatnonzero(split != "test")
+    held = np.flatnonzero(split == "test")
+    test_rows = held[balanced_eval_rows(part.clip_targets.numpy()[held], max(1, eval_per_class // 2), seed)]
+    description = (f"small part of the default corpus: clips {int(rows.min())}-{int(rows.max())} "
+                   f"({len(rows)} clips, disjoint from the large part), {small_labels} labels "
+                   f"({len(part.classes)} classes); train {len(train_rows)} clips (splits train+validate), test "
+                   f"{len(test_rows)} clips (balanced choice from split test)")
+    return large, SmallSet("synthetic-small", part, [(0, train_rows, test_rows)], description, clips)
 
 
 @dataclass
 class Embedders:
-    """Embedding networks trained on the large part, one per seed, and what they are.
-
-    Attributes:
-        models: seed -> trained model (its ``embedding`` is the penultimate layer).
-        network: e.g. ``"resnet50_audio width 0.0625, penultimate layer (128-d)"``.
-        trained_on: the data the networks were trained on.
-        table: their own evaluation (tidy rows with ``seed``).
-    """
+    """Embedding networks trained on the large part: ``models`` (seed -> model, its ``embedding`` the
+    penultimate layer), what they are (``network``), their data (``trained_on``) and their own
+    evaluation (``table``: tidy rows with ``seed``)."""
 
     models: dict[int, nn.Module]
     network: str
