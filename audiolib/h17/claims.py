@@ -188,7 +188,7 @@ def dprime_spread_rank(per_class: pd.DataFrame) -> pd.Series:
 
 def _per_class_wide(per_class: pd.DataFrame) -> pd.DataFrame:
     """Tidy per-class rows -> one row per (seed, class) with ``dprime`` and ``log10_prior`` columns."""
-    if "dprime" in per_class.columns:   # already wide (per_class_table output with a seed column)
+    if "dprime" in per_class.columns:   # already wide (per_class_runs output)
         wide = per_class
     else:
         keys = F.replicate_keys(per_class) + ["class"]

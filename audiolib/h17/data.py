@@ -6,9 +6,6 @@ H17 trains on 0.96 s log-mel patches that inherit their video's labels, and eval
 by averaging its patches' scores. Here the embedded default corpus stands in for YouTube-100M:
 its ``train`` split trains, and the evaluation set is a balanced selection from the clips of the
 ``validate`` and ``test`` splits (no model selection uses them).
-
->>> data = prepare_corpus(n_clips=200, seed=0, eval_per_class=5)      # doctest: +SKIP
->>> data.train.patches.shape, data.eval.n_clips                        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ class H17Data:
         clips: the whole corpus.
         patches: 96x64 patches of every clip (clip rows are ``clips`` rows).
         train_rows: clip rows that train.
-        eval_rows: clip rows of the balanced evaluation set.
         train: :class:`PatchSet` of the training clips.
         eval: :class:`PatchSet` of the evaluation clips.
         eval_per_class: the target number of positives per class in ``eval``.
@@ -42,7 +38,6 @@ class H17Data:
     clips: ClipSet
     patches: PatchSet
     train_rows: np.ndarray
-    eval_rows: np.ndarray
     train: PatchSet
     eval: PatchSet
     eval_per_class: int
@@ -55,16 +50,11 @@ class H17Data:
     def class_names(self) -> list[str]:
         return self.clips.class_names()
 
-    @property
-    def train_prior(self) -> np.ndarray:
-        """Fraction of training clips carrying each class ``[C]`` (H17's "prior")."""
-        return self.train.clip_targets.numpy().mean(axis=0)
-
     def describe(self) -> str:
         """One line naming the data, for every table caption."""
         counts = self.eval.clip_targets.numpy().sum(axis=0)
         return (f"{self.clips.description}; train: {len(self.train_rows)} clips / {len(self.train)} patches "
-                f"(split 'train'); balanced evaluation set: {len(self.eval_rows)} clips from the 'validate' and "
+                f"(split 'train'); balanced evaluation set: {self.eval.n_clips} clips from the 'validate' and "
                 f"'test' splits, target {self.eval_per_class} per class (positives per class "
                 f"{int(counts.min())}-{int(counts.max())})")
 
@@ -79,7 +69,7 @@ def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np
 
     Args:
         targets: ``[n_clips, C]`` multi-hot labels of the candidate clips.
-        per_class: target positives per class (>= 1).
+        per_class: target positives per class.
         seed: seeds the random choice.
 
     Returns:
@@ -91,10 +81,6 @@ def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np
     (True, True)
     """
     y = np.asarray(targets) > 0.5
-    if y.ndim != 2:
-        raise ValueError(f"balanced_eval_rows: targets must be [n_clips, C], got shape {y.shape}")
-    if per_class < 1:
-        raise ValueError(f"balanced_eval_rows: per_class must be >= 1, got {per_class}")
     rng = np.random.default_rng(seed)
     chosen = np.zeros(len(y), dtype=bool)
     available = y.sum(axis=0)
@@ -108,26 +94,13 @@ def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np
     return np.flatnonzero(chosen)
 
 
-def most_frequent_classes(targets: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` classes with the most positive clips (ties: lower index first)."""
-    counts = np.asarray(targets).sum(axis=0)
-    if not 1 <= n <= len(counts):
-        raise ValueError(f"most_frequent_classes: n must be in 1..{len(counts)}, got {n}")
-    return np.argsort(-counts, kind="stable")[:n]
-
-
 def label_subset_sizes(n_classes: int, fractions) -> list[int]:
     """``max(1, round(f * n_classes))`` for each fraction (H17: 30K, 3K = 10 %, 400 = 1.3 %).
 
     >>> label_subset_sizes(64, [1.0, 0.1, 0.013])
     [64, 6, 1]
     """
-    sizes = []
-    for f in fractions:
-        if not 0 < f <= 1:
-            raise ValueError(f"label fractions must be in (0, 1], got {f}")
-        sizes.append(max(1, int(round(f * n_classes))))
-    return sizes
+    return [max(1, int(round(f * n_classes))) for f in fractions]
 
 
 def training_sizes(n_train: int, n_sizes: int, ratio: float) -> list[int]:
@@ -136,10 +109,6 @@ def training_sizes(n_train: int, n_sizes: int, ratio: float) -> list[int]:
     >>> training_sizes(1000, 4, 4.0)
     [15, 62, 250, 1000]
     """
-    if n_sizes < 1:
-        raise ValueError(f"training_sizes: n_sizes must be >= 1, got {n_sizes}")
-    if ratio <= 1:
-        raise ValueError(f"training_sizes: ratio must be > 1, got {ratio}")
     sizes = [int(n_train / ratio ** k) for k in range(n_sizes - 1, -1, -1)]
     if sizes[0] < 1:
         raise ValueError(f"training_sizes: {n_sizes} sizes at ratio {ratio} from {n_train} clips leave fewer than "
@@ -162,38 +131,32 @@ def repatch(patches: PatchSet, frames: int) -> PatchSet:
     """
     n, total, mels = patches.patches.shape[-3:]
     k = total // frames
-    if k < 1:
-        raise ValueError(f"repatch: patches of {total} frames are shorter than {frames}")
     x = patches.patches[..., :k * frames, :].reshape(n * k, frames, mels)
-    return PatchSet(x.contiguous(), patches.targets.repeat_interleave(k, 0),
-                    patches.clip_index.repeat_interleave(k, 0), patches.clip_targets, list(patches.clip_ids),
-                    list(patches.classes))
+    return relabel(patches, x.contiguous(), patches.clip_index.repeat_interleave(k, 0), patches.clip_targets)
 
 
-def with_targets(patches: PatchSet, clip_targets: np.ndarray, classes: list[str]) -> PatchSet:
-    """The same patches labelled with other clip targets ``[n_clips, C']`` (e.g. coarse labels)."""
-    clip_targets = torch.as_tensor(np.asarray(clip_targets), dtype=torch.float32)
-    if clip_targets.shape[0] != patches.n_clips:
-        raise ValueError(f"with_targets: {clip_targets.shape[0]} clip rows for {patches.n_clips} clips")
-    return PatchSet(patches.patches, clip_targets[patches.clip_index], patches.clip_index, clip_targets,
-                    list(patches.clip_ids), list(classes))
+def relabel(patches: PatchSet, x, clip_index: torch.Tensor, clip_targets,
+            classes: list[str] | None = None) -> PatchSet:
+    """Inputs ``x [N, ...]`` of the clips of ``patches`` (input ``i`` from clip ``clip_index[i]``) as a
+    PatchSet labelled with ``clip_targets [n_clips, C]`` (``classes``, default those of ``patches``)."""
+    clip_targets = torch.as_tensor(clip_targets, dtype=torch.float32)
+    return PatchSet(torch.as_tensor(x).float(), clip_targets[clip_index], clip_index, clip_targets,
+                    list(patches.clip_ids), list(classes or patches.classes))
 
 
 def coarse_targets(clips: ClipSet) -> tuple[np.ndarray, list[str]]:
     """Clip targets at the taxonomy's coarse level ``[n_clips, n_coarse]`` and the coarse codes."""
-    if clips.taxonomy is None:
-        raise ValueError(f"dataset {clips.name!r} has no taxonomy, so it has no coarse labels")
     coarse = list(clips.taxonomy.coarse)
-    fine = clips.targets()
-    mapping = np.zeros((len(clips.classes), len(coarse)), dtype=np.float32)
-    for k, code in enumerate(clips.classes):
-        mapping[k, coarse.index(clips.taxonomy.parent[code])] = 1.0
-    return (fine @ mapping > 0).astype(np.float32), coarse
+    targets = np.zeros((len(clips), len(coarse)), dtype=np.float32)
+    for row, labels in enumerate(clips.manifest["labels"]):
+        targets[row, [coarse.index(clips.taxonomy.parent[code]) for code in labels]] = 1.0
+    return targets, coarse
 
 
 def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fine_per_coarse=None,
-                   config="vggish", num_workers: int = 0, progress: bool = False) -> H17Data:
-    """The default corpus, its patches, its training clips and a balanced evaluation set.
+                   num_workers: int = 0, rows: np.ndarray | None = None) -> H17Data:
+    """The default corpus and its patches: its ``train`` split trains, a balanced choice from the
+    other splits evaluates.
 
     Args:
         n_clips: corpus size (clips of 10 s).
@@ -201,21 +164,12 @@ def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fin
         eval_per_class: target positives per class in the evaluation set.
         fine_per_coarse: fine classes per coarse category (default: the corpus default, 29
             classes); e.g. ``(16,) * 8`` for 128 classes.
-        config: front end (default the VGGish / H17 one: 96x64 patches).
         num_workers: processes that compute features the first time.
+        rows: restricts both to these clip rows (e.g. the large part of a transfer split).
     """
     kw = {} if fine_per_coarse is None else {"fine_per_coarse": tuple(fine_per_coarse)}
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed, **kw)
-    patches = cached_patchset(clips, config, num_workers=num_workers, progress=progress)
-    return split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed)
-
-
-def split_corpus(clips: ClipSet, patches: PatchSet, *, eval_per_class: int, seed: int = 0,
-                 rows: np.ndarray | None = None) -> H17Data:
-    """Train on the ``train`` split, evaluate on a balanced choice from the other splits.
-
-    ``rows`` restricts both to a part of the corpus (e.g. the large part of a transfer split).
-    """
+    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=False)
     rows = np.arange(len(clips)) if rows is None else np.asarray(rows)
     split = clips.manifest["split"].to_numpy()[rows]
     train_rows = rows[split == "train"]
@@ -224,8 +178,8 @@ def split_corpus(clips: ClipSet, patches: PatchSet, *, eval_per_class: int, seed
         raise ValueError(f"{clips.name}: {len(rows)} clips give {len(train_rows)} training and {len(held_out)} "
                          f"held-out clips; use more clips")
     eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
-    return H17Data(clips, patches, train_rows, eval_rows, patches.subset_clips(train_rows),
-                   patches.subset_clips(eval_rows), eval_per_class)
+    return H17Data(clips, patches, train_rows, patches.subset_clips(train_rows), patches.subset_clips(eval_rows),
+                   eval_per_class)
 
 
 def recording(path: str = "", *, seconds: float = 60.0,
@@ -245,8 +199,6 @@ def recording(path: str = "", *, seconds: float = 60.0,
         return waveform, sr, None, f"audio file {path} ({waveform.shape[-1] / sr:.1f} s)"
     from ..data.synthetic import long_recording
 
-    if seconds <= 0:
-        raise ValueError(f"recording: seconds must be > 0, got {seconds}")
     waveform, sr, events = long_recording(seconds=seconds, seed=seed)
     return waveform, sr, events, (f"synthetic recording of {seconds:g} s (seed {seed}, {len(events)} events, "
                                   f"default-corpus sound families)")

@@ -17,7 +17,7 @@ def dprime_vs_prior(per_class: pd.DataFrame, *, title: str = "") -> Figure:
 
     Args:
         per_class: columns ``log10_prior``, ``dprime``, ``AP`` (and ``evaluated``), one row per
-            class (:func:`audiolib.h17.per_class_table`). Classes that cannot be evaluated
+            class (:func:`audiolib.h17.per_class_runs`). Classes that cannot be evaluated
             (no positive or no negative) are left out and counted in the caption; infinite d'
             (AUC of exactly 0 or 1) is drawn at the panel's edge as a triangle.
     """

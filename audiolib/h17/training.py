@@ -4,9 +4,6 @@ Every model is trained as H17 trains: Adam, sigmoid outputs with binary cross-en
 number of mini-batches of patches drawn at random, patches inheriting their clip's labels; it is
 evaluated on clip-level scores (the mean of the clip's non-overlapping 0.96 s patch scores) of a
 balanced evaluation set, with macro AUC, d' (from the mean AUC, as the paper's) and mAP.
-
->>> trial = train_and_evaluate("fc_audio", data.train, data.eval, steps=100)     # doctest: +SKIP
->>> trial.metrics["mAP"], trial.extra["classes"]                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,28 +30,19 @@ METRICS = ("AUC", "dprime", "mAP", "mean_dprime", "n_classes_evaluated")
 
 
 def evaluate_clips(model: nn.Module, model_classes: Sequence[str], eval_set: PatchSet,
-                   eval_classes: Sequence[str] | None = None, *, device="auto",
-                   batch_size: int = 256) -> tuple[dict[str, float], np.ndarray]:
-    """H17's clip-level scoring of ``model`` on ``eval_classes`` (default: all of ``model_classes``).
-
-    Frame scores (sigmoid) are averaged per clip, the columns of ``eval_classes`` are taken from
-    the model's outputs and compared with the evaluation set's targets of the same classes.
+                   eval_classes: Sequence[str] | None = None, *, device="auto") -> tuple[dict[str, float], np.ndarray]:
+    """H17's clip-level scoring (mean sigmoid of a clip's patches) of ``model`` on ``eval_classes``
+    (default: all of ``model_classes``).
 
     Returns ``(metrics, clip_scores [n_clips, len(eval_classes)])``; ``metrics`` holds
     :data:`METRICS`: macro ``AUC`` and ``mAP``, ``dprime`` the d' of the mean AUC (H17's),
     ``mean_dprime`` the mean per-class d', ``n_classes_evaluated``.
     """
     eval_classes = list(model_classes if eval_classes is None else eval_classes)
-    missing = [c for c in eval_classes if c not in model_classes]
-    if missing:
-        raise ValueError(f"evaluate_clips: classes {missing[:5]} are not outputs of the model")
-    missing = [c for c in eval_classes if c not in eval_set.classes]
-    if missing:
-        raise ValueError(f"evaluate_clips: classes {missing[:5]} are not labelled in the evaluation set")
-    frame = predict(model, eval_set, batch_size=batch_size, device=device)
-    scores = clip_scores(frame, eval_set.clip_index.numpy(), eval_set.n_clips)
-    scores = scores[:, [list(model_classes).index(c) for c in eval_classes]]
+    score_cols = [list(model_classes).index(c) for c in eval_classes]
     target_cols = [list(eval_set.classes).index(c) for c in eval_classes]
+    frame = predict(model, eval_set, batch_size=256, device=device)
+    scores = clip_scores(frame, eval_set.clip_index.numpy(), eval_set.n_clips)[:, score_cols]
     metrics = balanced_metrics(eval_set.clip_targets.numpy()[:, target_cols], scores)
     metrics["dprime"] = metrics["dprime_of_mean_auc"]
     return {k: metrics[k] for k in METRICS}, scores
@@ -63,7 +51,7 @@ def evaluate_clips(model: nn.Module, model_classes: Sequence[str], eval_set: Pat
 def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, steps: int, batch_size: int = 64,
                        lr: float = 1e-3, width: float = 1.0, bottleneck: int | None = None,
                        eval_classes: Sequence[str] | None = None, device="auto", seed: int = 0,
-                       progress: bool = False, model_kwargs: dict[str, Any] | None = None, profile: str = "quick",
+                       model_kwargs: dict[str, Any] | None = None, profile: str = "quick",
                        also_at: Sequence[int] = (), lr_drop_at: float | None = None,
                        ids: dict[str, Any] | None = None) -> Trial:
     """One H17 trial: build ``name`` for ``train_set.classes``, train ``steps`` mini-batches, score on ``eval_set``.
@@ -75,12 +63,9 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
         width: channel multiplier (1.0: the paper's networks).
         bottleneck: size of the optional bottleneck before the output layer (H17: 128).
         eval_classes: score only these classes (default all the model's classes).
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        seed: initialisation, batch order and dropout.
         model_kwargs: other entry-point arguments (e.g. ``input_shape`` for ``fc_audio``).
-        profile: the workbook profile; with ``device`` and ``width`` it picks the speed switches
-            (:func:`audiolib.train.speed_switches`: bf16 autocast + channels_last on a bf16 CPU
-            from width 0.0625, all three on CUDA in ``full``).
+        profile: the workbook profile; with ``device`` and ``width`` it picks
+            :func:`audiolib.train.speed_switches`.
         also_at: earlier steps at which the same run is also scored (H17 Table 2's ResNet-50 at
             5M and at 17M steps).
         lr_drop_at: fraction of ``steps`` after which the learning rate drops tenfold (H17's
@@ -103,7 +88,7 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
         return evaluate_clips(model, classes, data, eval_classes, device=device)
 
     config = dict(speed_switches(profile, device, width=width), steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                  device=device, progress=progress)
+                  device=device, progress=False)
     at = sorted({int(s) for s in also_at if 0 < int(s) < steps})
     seen: dict[int, dict[str, float]] = {}
     fit_kw: dict[str, Any] = {}
@@ -125,49 +110,46 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
 
 
 def train_architectures(models: Sequence[str], data, *, steps: int, batch_size: int, lr: float, width: float,
-                        seeds: Sequence[int], bottleneck: int = 0, longer_factor: int = 1,
-                        lr_drop_at: float | None = None, longer_model: str = "resnet50_audio", device="auto",
-                        profile: str = "quick", progress: bool = False) -> list[Trial]:
-    """H17 Table 2: every model with every seed for ``steps``; ``longer_model`` for ``longer_factor``
+                        seeds: Sequence[int], bottleneck: int, longer_factor: int, lr_drop_at: float, device="auto",
+                        profile: str = "quick") -> list[Trial]:
+    """H17 Table 2: every model with every seed for ``steps``; ``resnet50_audio`` for ``longer_factor``
     times as long (scored at ``steps`` too, the learning rate dropping tenfold after ``lr_drop_at``
     of its steps), as the paper's 5M- and 17M-step ResNet-50."""
     def one_seed(seed: int) -> list[Trial]:
         out = []
         for name in models:
-            longer = name == longer_model and longer_factor > 1
+            longer = name == "resnet50_audio" and longer_factor > 1
             out.append(train_and_evaluate(
                 name, data.train, data.eval, steps=steps * (longer_factor if longer else 1), batch_size=batch_size,
-                lr=lr, width=width, bottleneck=bottleneck or None, device=device, seed=seed, progress=progress,
-                profile=profile, also_at=(steps,) if longer else (), lr_drop_at=lr_drop_at if longer else None))
+                lr=lr, width=width, bottleneck=bottleneck or None, device=device, seed=seed, profile=profile,
+                also_at=(steps,) if longer else (), lr_drop_at=lr_drop_at if longer else None))
         return out
 
     return over_seeds(seeds, one_seed)
 
 
 # --- tables ---------------------------------------------------------------------------------------
-def complexity_table(models: Sequence[str] = ARCHITECTURES, num_classes: int = 3087,
-                     input_shape: tuple[int, int, int] = (1, 96, 64), *,
-                     variants: dict[str, dict[str, Any]] | None = None, **kwargs) -> pd.DataFrame:
-    """Weights and multiplies of each model at width 1.0 beside the paper's sec. 3.3 counts (tidy).
+def complexity_table(models: Sequence[str] = ARCHITECTURES, *,
+                     variants: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """Weights and multiplies of each model at width 1.0 for 3087 outputs and 96x64 patches beside
+    the paper's counts (tidy; the counts are in the text of sec. 3.3, its Table 1 lists labels).
 
-    (The paper's counts are in the text of sec. 3.3; its Table 1 lists example labels.)
     Models are built on the ``meta`` device (shapes only), so this is fast and needs no memory.
     ``variants`` adds rows for other arguments of a model, e.g. ``{"inception_v3_audio":
     {"stem": "3b"}}`` (the other reading of its stem). Rows: ``model, variant, metric (weights |
     multiplies), value, paper, ratio (ours / paper), source``.
     """
     rows = []
-    runs = [(name, dict(kwargs)) for name in models] + [(n, {**kwargs, **kw}) for n, kw in (variants or {}).items()]
-    for name, kw in runs:
+    for name, kw in [(name, {}) for name in models] + list((variants or {}).items()):
         with torch.device("meta"):
-            model = create_model(name, num_classes, **kw)
-        weights, mults = complexity(model, input_shape)
+            model = create_model(name, 3087, **kw)
+        weights, mults = complexity(model, (1, 96, 64))
         ref = paper.counts(name)
         label = name + "".join(f" ({k}={v})" for k, v in kw.items())
         for metric, value, theirs in (("weights", weights, ref[0]), ("multiplies", mults, ref[1])):
             rows.append({"model": name, "variant": label, "metric": metric, "value": float(value), "paper": theirs,
                          "ratio": value / theirs if theirs == theirs else np.nan,
-                         "num_classes": num_classes, "input": "x".join(map(str, input_shape)),
+                         "num_classes": 3087, "input": "1x96x64",
                          "source": "this implementation (width 1.0)"})
     return pd.DataFrame(rows)
 
@@ -198,44 +180,35 @@ def table2(trials: Sequence[Trial], *, dataset: str, width: float) -> pd.DataFra
     return pd.DataFrame(rows).assign(dataset=dataset)
 
 
-def per_class_table(trial: Trial, eval_set: PatchSet, train_prior: np.ndarray,
-                    class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per-class AUC, AP, d' of ``trial``'s clip scores on the evaluation set, with the training prior (H17 Fig. 1).
-
-    Columns: ``class, name, n_pos, prior (training), log10_prior, AUC, AP, dprime, evaluated``.
-    """
-    evaluated = trial.extra["eval_classes"]
-    cols = [list(eval_set.classes).index(c) for c in evaluated]
-    table = per_class_metrics(eval_set.clip_targets.numpy()[:, cols], trial.scores, evaluated)
-    prior_of = dict(zip(eval_set.classes, np.asarray(train_prior, dtype=float)))
-    names = dict(zip(eval_set.classes, class_names)) if class_names is not None else {}
-    table = table.rename(columns={"prior": "eval_prior"})
-    table.insert(1, "name", [names.get(c, c) for c in table["class"]])
-    table["prior"] = [prior_of[c] for c in table["class"]]
-    with np.errstate(divide="ignore"):
-        table["log10_prior"] = np.log10(table["prior"].to_numpy())
-    return table
-
-
 def per_class_runs(trials: Sequence[Trial], data, *, model: str) -> pd.DataFrame:
-    """:func:`per_class_table` of every trial of ``model`` (one per seed), with a ``seed`` column (H17 Fig. 1)."""
-    tables = [per_class_table(t, data.eval, data.train_prior, data.class_names).assign(seed=t.seed)
-              for t in trials if t.ids["model"] == model]
+    """Per-class AUC, AP, d' of every trial of ``model`` on ``data.eval``, with the training prior (H17 Fig. 1).
+
+    Columns: ``class, name, n_pos, eval_prior, AUC, AP, dprime, evaluated, prior (training),
+    log10_prior, seed``.
+    """
+    names = dict(zip(data.classes, data.class_names))
+    # H17's "prior": the fraction of training clips carrying the class.
+    prior = dict(zip(data.classes, data.train.clip_targets.numpy().mean(axis=0).astype(float)))
+    tables = []
+    for t in trials:
+        if t.ids["model"] != model:
+            continue
+        evaluated = t.extra["eval_classes"]
+        cols = [data.eval.classes.index(c) for c in evaluated]
+        table = per_class_metrics(data.eval.clip_targets.numpy()[:, cols], t.scores, evaluated)
+        table = table.rename(columns={"prior": "eval_prior"})
+        table.insert(1, "name", [names[c] for c in table["class"]])
+        table["prior"] = [prior[c] for c in table["class"]]
+        with np.errstate(divide="ignore"):
+            table["log10_prior"] = np.log10(table["prior"].to_numpy())
+        tables.append(table.assign(seed=t.seed))
     if not tables:
         raise ValueError(f"per_class_runs: no run of {model!r}; models run: {sorted({t.ids['model'] for t in trials})}")
     return pd.concat(tables, ignore_index=True)
 
 
 def tidy_per_class(table: pd.DataFrame, **ids) -> pd.DataFrame:
-    """:func:`per_class_table` in tidy form (metric, value) for ``Run.save_table``."""
-    id_vars = ["class", "name", "evaluated"] + (["seed"] if "seed" in table.columns else [])
-    long = table.melt(id_vars=id_vars, value_vars=["n_pos", "prior", "log10_prior", "AUC", "AP", "dprime"],
-                      var_name="metric", value_name="value")
-    return long.assign(**ids)
-
-
-def best_of(trials: Sequence[Trial], metric: str = "mAP") -> Trial:
-    """The trial with the highest ``metric``."""
-    if not trials:
-        raise ValueError("best_of: no trials")
-    return max(trials, key=lambda t: t.metrics[metric])
+    """:func:`per_class_runs` in tidy form (metric, value) for ``Run.save_table``."""
+    return table.melt(id_vars=["class", "name", "evaluated", "seed"],
+                      value_vars=["n_pos", "prior", "log10_prior", "AUC", "AP", "dprime"],
+                      var_name="metric", value_name="value").assign(**ids)

@@ -16,9 +16,6 @@ The small sets are a disjoint part of the synthetic corpus (replicates: seeds) a
 UrbanSound8K from ``../shared/data`` (replicates: official folds, each in turn the test fold).
 Every row names the network that produced its input and the data that network was trained on.
 Clip scores average the patch scores, as everywhere in H17.
-
->>> feats = transfer_features(small, trial.model, embed_network="...", embed_data="...")  # doctest: +SKIP
->>> table, trials = embedding_transfer(feats, small, steps=300)                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -32,15 +29,14 @@ import torch
 from torch import nn
 
 from ..cache import cached_patchset
-from ..data import load_dataset, splits
+from ..data import splits
 from ..data.base import ClipSet
 from ..data.patches import PatchSet
 from ..train import predict
 from ..trials import Trial, over_seeds, tidy
-from .data import H17Data, balanced_eval_rows, coarse_targets, repatch, split_corpus, with_targets
+from .data import H17Data, balanced_eval_rows, coarse_targets, prepare_corpus, relabel, repatch
 from .training import train_and_evaluate
 
-WORKBOOK = "embedding"
 YAMNET = "YAMNet (AudioSet)"
 
 
@@ -51,43 +47,17 @@ class SmallSet:
     Attributes:
         name: short name (``synthetic-small``, ``esc10``, ``urbansound8k``).
         patches: 96x64 patches of its clips with its own labels.
-        train_rows, test_rows: clip rows (disjoint) of its one split (a synthetic set), or ``None``.
+        splits: ``(fold, train_rows, test_rows)`` clip rows, one per replicate: every official
+            fold in turn (a real set), or ``[(0, train, test)]`` (a synthetic set).
         description: one line naming the data and the split.
         clips: the clips (for provenance: fingerprint, unusable files).
-        folds: ``[n_clips]`` official folds (a real set; each in turn the test fold), or ``None``.
     """
 
     name: str
     patches: PatchSet
-    train_rows: np.ndarray | None
-    test_rows: np.ndarray | None
+    splits: list[tuple[int, np.ndarray, np.ndarray]]
     description: str
     clips: ClipSet
-    folds: np.ndarray | None = None
-
-    def splits(self, test_folds: Sequence[int] | None = None) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """``(fold, train_rows, test_rows)`` per test fold (:func:`audiolib.data.splits.fold_splits`),
-        or ``[(0, train_rows, test_rows)]`` for a set with one split."""
-        if self.folds is None:
-            return [(0, self.train_rows, self.test_rows)]
-        return splits.fold_splits(self.folds, test_folds)
-
-
-@dataclass
-class Features:
-    """One input of the transfer classifiers: patches of every clip of a small set, and provenance."""
-
-    name: str
-    patches: PatchSet
-    network: str
-    trained_on: str
-
-
-def embedding_patchset(model: nn.Module, patches: PatchSet, *, device="auto", batch_size: int = 256) -> PatchSet:
-    """Replace every 96x64 patch by the model's embedding of it: patches ``[N, 1, D]``."""
-    emb = predict(model, patches, embeddings=True, device=device, batch_size=batch_size)
-    return PatchSet(torch.from_numpy(emb).float().unsqueeze(1), patches.targets, patches.clip_index,
-                    patches.clip_targets, list(patches.clip_ids), list(patches.classes))
 
 
 def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
@@ -101,57 +71,45 @@ def yamnet_patchset(small: SmallSet, *, device="auto") -> PatchSet | None:
         print(f"YAMNet not available: {missing}")
         return None
     out = embed_clips(small.clips, load_yamnet(device="cpu"), device=device)
-    counts = [len(f) for f in out.frames]
-    index = torch.arange(len(counts)).repeat_interleave(torch.tensor(counts))
-    emb = torch.from_numpy(np.concatenate(out.frames)).float().unsqueeze(1)
-    targets = small.patches.clip_targets
-    return PatchSet(emb, targets[index], index, targets, list(small.patches.clip_ids), list(small.patches.classes))
+    index = torch.arange(len(out.frames)).repeat_interleave(torch.tensor([len(f) for f in out.frames]))
+    return relabel(small.patches, np.concatenate(out.frames)[:, None], index, small.patches.clip_targets)
 
 
-def transfer_features(small: SmallSet, embed_model: nn.Module | None, *, embed_network: str = "",
-                      embed_data: str = "", yamnet: PatchSet | None = None, baseline_frames: int = 20,
-                      device="auto") -> list[Features]:
-    """The inputs compared on ``small``: log-mel (``baseline_frames`` frames, H17: 64x20), the
-    penultimate layer of ``embed_model`` (``embed_network`` trained on ``embed_data``), YAMNet's."""
-    feats = [Features(f"log-mel 64x{baseline_frames}", repatch(small.patches, baseline_frames), "none (log-mel)",
-                      "-")]
-    if embed_model is not None:
-        feats.append(Features(WORKBOOK, embedding_patchset(embed_model, small.patches, device=device), embed_network,
-                              embed_data))
-    if yamnet is not None:
-        feats.append(Features(YAMNET, yamnet, "YAMNet (MobileNet-v1, 1024-d average-pool embedding)",
-                              "AudioSet (Google's release, about 2M clips, 521 classes)"))
-    return feats
-
-
-def embedding_transfer(features: Sequence[Features], small: SmallSet, *, steps: int, batch_size: int = 64,
+def embedding_transfer(small: SmallSet, embed_model: nn.Module | None, *, embed_network: str = "",
+                       embed_data: str = "", yamnet: PatchSet | None = None, steps: int, batch_size: int = 64,
                        lr: float = 1e-3, layers: int = 2, units: int = 512, device="auto",
-                       seeds: Sequence[int] = (0,), test_folds: Sequence[int] | None = None
-                       ) -> tuple[pd.DataFrame, list[Trial]]:
+                       seeds: Sequence[int] = (0,)) -> tuple[pd.DataFrame, list[Trial]]:
     """Train a fully-connected classifier (``fc_audio``) on each input of ``small``; score each.
 
-    Args:
-        features: the inputs (:func:`transfer_features`), patches of every clip of ``small``.
-        small: the small labelled set and its splits (official folds when it has them).
-        steps, batch_size, lr: for every classifier (the same).
-        layers, units: the classifiers' hidden layers.
-        seeds: classifier seeds; every input runs with every seed and fold.
-        test_folds: the official folds to test in turn (default all; synthetic sets have one split).
+    The inputs: 64x20 log-mel patches (H17's baseline), the penultimate layer ``[N, 1, D]`` of
+    ``embed_model`` (``embed_network`` trained on ``embed_data``) and ``yamnet``
+    (:func:`yamnet_patchset`), where given. Every input runs with every seed and every split of
+    ``small``; the classifiers have ``layers`` hidden layers of ``units`` units.
 
     Returns:
         ``(tidy rows, trials)``; rows have ``features``, ``network``, ``trained_on``, ``small_set``,
         ``input``, ``train_clips``, ``test_clips``, ``fold``, ``seed``, ``metric``, ``value``.
     """
+    ps = small.patches
+    features = [("log-mel 64x20", repatch(ps, 20), "none (log-mel)", "-")]
+    if embed_model is not None:
+        emb = predict(embed_model, ps, embeddings=True, device=device, batch_size=256)
+        features.append(("embedding", relabel(ps, emb[:, None], ps.clip_index, ps.clip_targets), embed_network,
+                         embed_data))
+    if yamnet is not None:
+        features.append((YAMNET, yamnet, "YAMNet (MobileNet-v1, 1024-d average-pool embedding)",
+                         "AudioSet (Google's release, about 2M clips, 521 classes)"))
+
     def one_seed(seed: int) -> list[Trial]:
         trials = []
-        for fold, train_rows, test_rows in small.splits(test_folds):
-            for f in features:
-                tr, te = f.patches.subset_clips(train_rows), f.patches.subset_clips(test_rows)
+        for fold, train_rows, test_rows in small.splits:
+            for name, patches, network, trained_on in features:
+                tr, te = patches.subset_clips(train_rows), patches.subset_clips(test_rows)
                 shape = tuple(tr.example_shape)
                 trials.append(train_and_evaluate(
                     "fc_audio", tr, te, steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed,
                     model_kwargs={"layers": layers, "units": units, "input_shape": shape},
-                    ids={"features": f.name, "network": f.network, "trained_on": f.trained_on,
+                    ids={"features": name, "network": network, "trained_on": trained_on,
                          "small_set": small.name, "input": "x".join(map(str, shape)),
                          "train_clips": len(train_rows), "test_clips": len(test_rows), "fold": fold}))
         return trials
@@ -160,31 +118,9 @@ def embedding_transfer(features: Sequence[Features], small: SmallSet, *, steps: 
     return tidy(trials).assign(dataset=small.description), trials
 
 
-def synthetic_small_set(clips: ClipSet, patches: PatchSet, rows: np.ndarray, *, labels: str = "fine",
-                        eval_per_class: int = 10, seed: int = 0) -> SmallSet:
-    """The small part of the default corpus: its ``train``/``validate`` clips train, a balanced
-    choice of its ``test`` clips tests; labelled with the fine classes or the coarse categories."""
-    if labels not in ("fine", "coarse"):
-        raise ValueError(f"synthetic_small_set: labels must be 'fine' or 'coarse', got {labels!r}")
-    part = patches.subset_clips(rows)
-    if labels == "coarse":
-        targets, codes = coarse_targets(clips.subset(rows))
-        part = with_targets(part, targets, codes)
-    split = clips.manifest["split"].to_numpy()[rows]
-    train_rows = np.flatnonzero(split != "test")
-    held = np.flatnonzero(split == "test")
-    test_rows = held[balanced_eval_rows(part.clip_targets.numpy()[held], eval_per_class, seed)]
-    description = (f"small part of the default corpus: clips {int(rows.min())}-{int(rows.max())} "
-                   f"({len(rows)} clips, disjoint from the large part), {labels} labels "
-                   f"({len(part.classes)} classes); train {len(train_rows)} clips (splits train+validate), test "
-                   f"{len(test_rows)} clips (balanced choice from split test)")
-    return SmallSet("synthetic-small", part, train_rows, test_rows, description, clips.subset(rows))
-
-
-def real_small_set(clips: ClipSet, *, max_clips_per_fold: int = 0, num_workers: int = 0,
-                   progress: bool = False) -> SmallSet:
+def real_small_set(clips: ClipSet, *, max_clips_per_fold: int = 0, num_workers: int = 0) -> SmallSet:
     """A real dataset with official folds (ESC-10, UrbanSound8K: :func:`audiolib.data.splits.load_available`
-    loads those present) as a small set; every fold in turn is the test fold (:meth:`SmallSet.splits`).
+    loads those present) as a small set; every fold in turn is the test fold.
 
     ``max_clips_per_fold`` > 0 keeps a random choice of that many clips per fold
     (:func:`audiolib.data.splits.sample_per_fold`, seed 0). Absent or unreadable files are
@@ -195,44 +131,47 @@ def real_small_set(clips: ClipSet, *, max_clips_per_fold: int = 0, num_workers: 
     if max_clips_per_fold > 0:
         clips = clips.subset(splits.sample_per_fold(clips.manifest["fold"].to_numpy(), max_clips_per_fold, seed=0))
     folds = clips.manifest["fold"].to_numpy()
-    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=progress)
+    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=False)
     kept = f", at most {max_clips_per_fold} clips per fold" if max_clips_per_fold > 0 else ""
     description = (f"{clips.description}{kept}; official folds {sorted(set(folds.tolist()))} "
                    f"({len(folds)} clips), each fold in turn the test fold; "
                    f"{len(clips.unusable)} listed clips without audio not used")
-    return SmallSet(clips.name, patches, None, None, description, clips, folds)
+    return SmallSet(clips.name, patches, splits.fold_splits(folds), description, clips)
 
 
 def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_class: int = 20,
-                    small_labels: str = "fine", num_workers: int = 0,
-                    progress: bool = False) -> tuple[H17Data, SmallSet]:
+                    small_labels: str = "fine", num_workers: int = 0) -> tuple[H17Data, SmallSet]:
     """The default corpus split into a large part (clips ``0 .. n - small - 1``) and a small one.
 
     The parts hold disjoint clips. Returns ``(large, small)``: the large part is split as
-    :func:`~audiolib.h17.data.split_corpus` does (train / balanced evaluation), the small part
-    as :func:`synthetic_small_set` does.
+    :func:`~audiolib.h17.data.prepare_corpus` does (train / balanced evaluation); in the small part
+    the ``train``/``validate`` clips train and a balanced choice of the ``test`` clips tests, with
+    the fine classes or (``small_labels="coarse"``) the coarse categories as labels.
     """
-    if not 0 < small_clips < n_clips:
-        raise ValueError(f"transfer_corpus: small_clips must be in 1..{n_clips - 1}, got {small_clips}")
-    clips = load_dataset("synthetic", n_clips=n_clips, seed=seed)
-    patches = cached_patchset(clips, "vggish", num_workers=num_workers, progress=progress)
-    large = split_corpus(clips, patches, eval_per_class=eval_per_class, seed=seed,
-                         rows=np.arange(n_clips - small_clips))
-    small = synthetic_small_set(clips, patches, np.arange(n_clips - small_clips, n_clips), labels=small_labels,
-                                eval_per_class=max(1, eval_per_class // 2), seed=seed)
-    return large, small
+    large = prepare_corpus(n_clips, seed, eval_per_class=eval_per_class, num_workers=num_workers,
+                           rows=np.arange(n_clips - small_clips))
+    rows = np.arange(n_clips - small_clips, n_clips)
+    clips = large.clips.subset(rows)
+    part = large.patches.subset_clips(rows)
+    if small_labels == "coarse":
+        targets, codes = coarse_targets(clips)
+        part = relabel(part, part.patches, part.clip_index, targets, codes)
+    split = clips.manifest["split"].to_numpy()
+    train_rows = np.flatnonzero(split != "test")
+    held = np.flatnonzero(split == "test")
+    test_rows = held[balanced_eval_rows(part.clip_targets.numpy()[held], max(1, eval_per_class // 2), seed)]
+    description = (f"small part of the default corpus: clips {int(rows.min())}-{int(rows.max())} "
+                   f"({len(rows)} clips, disjoint from the large part), {small_labels} labels "
+                   f"({len(part.classes)} classes); train {len(train_rows)} clips (splits train+validate), test "
+                   f"{len(test_rows)} clips (balanced choice from split test)")
+    return large, SmallSet("synthetic-small", part, [(0, train_rows, test_rows)], description, clips)
 
 
 @dataclass
 class Embedders:
-    """Embedding networks trained on the large part, one per seed, and what they are.
-
-    Attributes:
-        models: seed -> trained model (its ``embedding`` is the penultimate layer).
-        network: e.g. ``"resnet50_audio width 0.0625, penultimate layer (128-d)"``.
-        trained_on: the data the networks were trained on.
-        table: their own evaluation (tidy rows with ``seed``).
-    """
+    """Embedding networks trained on the large part: ``models`` (seed -> model, its ``embedding`` the
+    penultimate layer), what they are (``network``), their data (``trained_on``) and their own
+    evaluation (``table``: tidy rows with ``seed``)."""
 
     models: dict[int, nn.Module]
     network: str
@@ -257,38 +196,36 @@ def train_embedders(model: str, large: H17Data, *, seeds: Sequence[int], steps: 
 
 def transfer_experiment(small: SmallSet, real_sets: Sequence[SmallSet], embedders: Embedders, *, yamnet: bool,
                         seeds: Sequence[int], real_seeds: Sequence[int], steps: int, batch_size: int, lr: float,
-                        layers: int, units: int, baseline_frames: int = 20, device="auto") -> pd.DataFrame:
+                        layers: int, units: int, device="auto") -> pd.DataFrame:
     """Sec. 4.4 on every small set: classifiers on log-mel, on the workbook embedding and on YAMNet's.
 
     On the synthetic small set each seed uses its own embedding network and classifier seed; on a
     real set the embedding network of the first seed is used and every official fold is a replicate
     (with each of ``real_seeds``). YAMNet's input is added on the real sets when ``yamnet`` and
-    the model is available. Returns the tidy rows of all trials followed by the paper's sec. 4.4 rows.
+    the model is available. Returns the tidy rows of all trials.
     """
-    train = dict(steps=steps, batch_size=batch_size, lr=lr, layers=layers, units=units, device=device)
-    embed = dict(embed_network=embedders.network, embed_data=embedders.trained_on, baseline_frames=baseline_frames,
-                 device=device)
-    tables = [embedding_transfer(transfer_features(small, embedders.models[int(s)], **embed), small, seeds=[s],
-                                 **train)[0] for s in seeds]
     first = embedders.models[int(seeds[0])]
-    for real in real_sets:
-        emb = yamnet_patchset(real, device=device) if yamnet else None
-        feats = transfer_features(real, first, yamnet=emb, **embed)
-        tables.append(embedding_transfer(feats, real, seeds=real_seeds, **train)[0])
+    runs = [(small, embedders.models[int(s)], [s], False) for s in seeds]
+    runs += [(real, first, real_seeds, yamnet) for real in real_sets]
+    tables = []
+    for data, model, classifier_seeds, with_yamnet in runs:
+        tables.append(embedding_transfer(
+            data, model, embed_network=embedders.network, embed_data=embedders.trained_on,
+            yamnet=yamnet_patchset(data, device=device) if with_yamnet else None, steps=steps, batch_size=batch_size,
+            lr=lr, layers=layers, units=units, device=device, seeds=classifier_seeds)[0])
     return pd.concat(tables, ignore_index=True)
 
 
 def transfer_notes(transfer: pd.DataFrame, *, yamnet: bool, real_sets: Sequence[str]) -> dict[str, str]:
     """Why a sec. 4.4 claim could not be measured in this run (real set or YAMNet absent)."""
-    ours = transfer
     notes = {}
     for claim_id, name in (("H17-S44-yamnet-esc10", "esc10"), ("H17-S44-yamnet-us8k", "urbansound8k")):
         if name not in real_sets:
             notes[claim_id] = f"{name} not in REAL_SETS"
-        elif name not in set(ours["small_set"]):
+        elif name not in set(transfer["small_set"]):
             notes[claim_id] = f"{name} is not available here (../shared/data)"
         elif not yamnet:
             notes[claim_id] = "YAMNET is off"
-        elif YAMNET not in set(ours[ours["small_set"] == name]["features"]):
+        elif YAMNET not in set(transfer[transfer["small_set"] == name]["features"]):
             notes[claim_id] = "the YAMNet port (audiolib.models.yamnet) or its release file is not available here"
     return notes
