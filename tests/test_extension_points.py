@@ -58,8 +58,6 @@ def extra_package_dir(tmp_path, monkeypatch):
 
 
 def test_a_cnn_is_one_file(extra_package_dir):
-    from audiolib.models import registry
-
     extra_package_dir(audiolib.models, "tiny_extension_cnn", CNN_FILE)
     try:
         assert "tiny_extension_cnn" in audiolib.models.list_models()
@@ -72,8 +70,8 @@ def test_a_cnn_is_one_file(extra_package_dir):
                           model_kwargs={"width": 0.5})
         assert trial.metrics["steps"] == 2
     finally:
-        registry._REGISTRY.pop("tiny_extension_cnn", None)
-        registry._DEFAULT_INPUT.pop("tiny_extension_cnn", None)
+        audiolib.models.unregister_model("tiny_extension_cnn")
+    assert "tiny_extension_cnn" not in audiolib.models.list_models()
 
 
 def test_a_dataset_is_one_recipe_file(extra_package_dir):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .base import AudioClassifier, ClassifierHead, scaled
 from .registry import (accepts, complexity, create_model, default_input_shape, discover, list_models, model_arguments,
-                       register_model)
+                       register_model, unregister_model)
 
 discover()
 
@@ -23,5 +23,6 @@ __all__ = [
     "list_models",
     "model_arguments",
     "register_model",
+    "unregister_model",
     "scaled",
 ]

@@ -32,6 +32,13 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, input_shape: t
     return wrap(fn) if fn is not None else wrap
 
 
+def unregister_model(name: str) -> None:
+    """Remove ``name`` from the registry (e.g. before reloading an edited model file in a notebook,
+    which would otherwise register the name twice)."""
+    _check_name(name)
+    del _REGISTRY[name], _DEFAULT_INPUT[name]
+
+
 def discover() -> None:
     """Import every module of the models package not imported yet: a new file registers itself.
 
