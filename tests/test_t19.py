@@ -424,3 +424,9 @@ def test_end_to_end_writes_official_submissions_and_scores_them(tmp_path, monkey
     assert ("fine", "micro_auprc") in wide.columns and len(wide) == 3  # fusion_37: 2 checkpoints; hierarchical: 1
     with pytest.raises(ValueError, match="VARIANTS: unknown"):
         t19.run_variants(inputs, ["fusion_99"], config, tmp_path)
+
+
+@pytest.mark.parametrize("field, value", [("precision", "bf17"), ("threshold", 1.0)])
+def test_config_refuses_a_choice_nothing_else_checks(field, value):
+    with pytest.raises(ValueError, match=f"T19Config.{field}"):
+        t19.T19Config(**{field: value})

@@ -77,6 +77,13 @@ class T19Config:
     device: str = "auto"
     progress: bool = False
 
+    def __post_init__(self):
+        # The choices nothing downstream checks (TrainConfig checks lr, steps, batch; the model fusion).
+        if self.precision not in ("auto", "float32", "bf16"):
+            raise ValueError(f"T19Config.precision must be 'auto', 'float32' or 'bf16', got {self.precision!r}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"T19Config.threshold must lie in (0, 1), got {self.threshold}")
+
 
 class PackedSet(Dataset):
     """Rows of a :class:`T19Inputs` as model inputs: ``[B, 1, 128, frames (+ 10)]`` and targets.
