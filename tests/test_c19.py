@@ -283,6 +283,8 @@ def test_config_rejects_bad_values():
         C19Config(range_test="twice")
     with pytest.raises(ValueError, match="lr_policy"):
         C19Config(lr_policy="cosine")
+    with pytest.raises(ValueError, match="mixup_alpha"):
+        C19Config(mixup_alpha=0.0)
 
 
 def _synthetic_images(data, seed=0):

@@ -97,6 +97,8 @@ class C19Config:
     def __post_init__(self):
         if self.lr_policy not in ("table1", "fixed", "range_test") or self.range_test not in ("once", "every_stage"):
             raise ValueError(f"C19Config: unknown lr_policy {self.lr_policy!r} or range_test {self.range_test!r}")
+        if self.mixup_alpha <= 0:
+            raise ValueError(f"C19Config.mixup_alpha must be > 0 (Beta(alpha, alpha)), got {self.mixup_alpha}")
         if self.pretrained and self.width != 1.0:
             raise ValueError(f"C19Config.pretrained needs width=1.0 (ImageNet weights are full width), got width={self.width}")
 
