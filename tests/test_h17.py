@@ -149,7 +149,7 @@ def test_evaluate_clips_averages_patch_scores_per_clip_against_sklearn():
     assert metrics["AUC"] == pytest.approx(np.mean(aucs), abs=1e-9)
     assert metrics["mAP"] == pytest.approx(np.mean(aps), abs=1e-9)
     assert metrics["dprime"] == pytest.approx(math.sqrt(2) * norm.ppf(np.mean(aucs)), abs=1e-9)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"eval_classes: \['nope'\] are not outputs of the model"):
         evaluate_clips(model, ps.classes, ps, ["nope"])
 
 

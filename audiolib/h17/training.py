@@ -29,6 +29,14 @@ ARCHITECTURES = ("fc_audio", "alexnet_audio", "vgg_audio", "inception_v3_audio",
 METRICS = ("AUC", "dprime", "mAP", "mean_dprime", "n_classes_evaluated")
 
 
+def _columns(classes: Sequence[str], wanted: Sequence[str], what: str) -> list[int]:
+    """Positions of ``wanted`` in ``classes``; a ``ValueError`` naming the ones that are not there."""
+    missing = [c for c in wanted if c not in classes]
+    if missing:
+        raise ValueError(f"parameter eval_classes: {missing[:5]} are not {what}")
+    return [list(classes).index(c) for c in wanted]
+
+
 def evaluate_clips(model: nn.Module, model_classes: Sequence[str], eval_set: PatchSet,
                    eval_classes: Sequence[str] | None = None, *, device="auto") -> tuple[dict[str, float], np.ndarray]:
     """H17's clip-level scoring (mean sigmoid of a clip's patches) of ``model`` on ``eval_classes``
@@ -39,8 +47,8 @@ def evaluate_clips(model: nn.Module, model_classes: Sequence[str], eval_set: Pat
     ``mean_dprime`` the mean per-class d', ``n_classes_evaluated``.
     """
     eval_classes = list(model_classes if eval_classes is None else eval_classes)
-    score_cols = [list(model_classes).index(c) for c in eval_classes]
-    target_cols = [list(eval_set.classes).index(c) for c in eval_classes]
+    score_cols = _columns(model_classes, eval_classes, "outputs of the model")
+    target_cols = _columns(eval_set.classes, eval_classes, "labelled in the evaluation set")
     frame = predict(model, eval_set, batch_size=256, device=device)
     scores = clip_scores(frame, eval_set.clip_index.numpy(), eval_set.n_clips)[:, score_cols]
     metrics = balanced_metrics(eval_set.clip_targets.numpy()[:, target_cols], scores)
@@ -81,6 +89,8 @@ def train_and_evaluate(name: str, train_set: PatchSet, eval_set: PatchSet, *, st
     """
     classes = list(train_set.classes)
     eval_classes = classes if eval_classes is None else list(eval_classes)
+    _columns(classes, eval_classes, "outputs of the model")  # before training, not after it
+    _columns(eval_set.classes, eval_classes, "labelled in the evaluation set")
     kw = {**(model_kwargs or {}), **({"width": width} if width != 1.0 else {}),
           **({"bottleneck": int(bottleneck)} if bottleneck else {})}
 
