@@ -76,6 +76,8 @@ def test_fit_duration_crops_from_start_and_tiles():
     y = torch.arange(10.0)
     assert fit_duration(y, 4).tolist() == [0, 1, 2, 3]
     assert fit_duration(y, 25).tolist() == list(range(10)) * 2 + [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="empty waveform"):
+        fit_duration(torch.zeros(0), 4)
 
 
 def _librosa_image(prepared: np.ndarray, n_mels: int, seconds: float, frames: int) -> np.ndarray:

@@ -106,6 +106,8 @@ def fit_duration(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
     >>> fit_duration(torch.tensor([1., 2., 3.]), 7).tolist()
     [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0]
     """
+    if len(waveform) == 0:
+        raise ValueError("fit_duration: an empty waveform cannot be tiled to a duration")
     return waveform.repeat(-(-num_samples // len(waveform)))[:num_samples]
 
 
