@@ -47,7 +47,7 @@ def _separable_patches(n_clips: int, classes: int, seed: int, patches_per_clip: 
 def test_balanced_eval_rows_meets_the_target_where_the_data_allows():
     y = _zipf_labels(600, 12, seed=1)
     per_class = 15
-    rows = h17.data.balanced_eval_rows(y, per_class, seed=3)
+    rows = splits.balanced_rows(y, per_class, seed=3)
     assert np.all(np.diff(rows) > 0)                       # sorted, no row twice
     got = y[rows].sum(axis=0)
     wanted = np.minimum(per_class, y.sum(axis=0))
@@ -55,8 +55,8 @@ def test_balanced_eval_rows_meets_the_target_where_the_data_allows():
     # Balanced: the rarest classes are not swamped; far fewer clips than the whole set.
     assert len(rows) < 0.5 * len(y)
     # The rare classes have all they can have, the chosen set is the same for the same seed.
-    assert np.array_equal(rows, h17.data.balanced_eval_rows(y, per_class, seed=3))
-    assert not np.array_equal(rows, h17.data.balanced_eval_rows(y, per_class, seed=4))
+    assert np.array_equal(rows, splits.balanced_rows(y, per_class, seed=3))
+    assert not np.array_equal(rows, splits.balanced_rows(y, per_class, seed=4))
 
 
 def test_balanced_eval_rows_takes_every_clip_of_a_rare_class():
@@ -64,7 +64,7 @@ def test_balanced_eval_rows_takes_every_clip_of_a_rare_class():
     y[:40, 0] = 1
     y[40:43, 1] = 1  # only three clips of class 1
     y[43:, 2] = 1
-    rows = h17.data.balanced_eval_rows(y, 5, seed=0)
+    rows = splits.balanced_rows(y, 5, seed=0)
     assert set(range(40, 43)) <= set(rows.tolist())
     assert y[rows].sum(axis=0).tolist() == [5, 3, 5]
 
@@ -90,7 +90,7 @@ def test_training_sizes_and_nested_subsets():
     assert h17.data.training_sizes(700, 3, 10.0) == [7, 70, 700]
     sizes = h17.data.training_sizes(1000, 4, 4.0)
     assert sizes == [15, 62, 250, 1000]
-    subsets = h17.data.nested_subsets(1000, sizes, seed=0)
+    subsets = splits.nested_subsets(1000, sizes, seed=0)
     assert [len(s) for s in subsets] == sizes
     for small, large in zip(subsets, subsets[1:]):
         assert set(small) <= set(large)

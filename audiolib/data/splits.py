@@ -3,7 +3,8 @@
 A dataset that is absent is not an error where a notebook runs "what is present": :func:`load_available`
 loads those that are and says why the others are not. Splits are row indices: by official
 fold (each fold in turn the test fold), by a split column, or last folds held out; caps keep a
-subset per fold (classes in turn, or at random) or a share of every fold.
+subset per fold (classes in turn, or at random) or a share of every fold; a balanced evaluation
+set (about k positives of every class) and nested subsets (each containing the smaller ones).
 
 >>> folds = np.array([1, 1, 2, 2, 3, 3])
 >>> [(f, tr.tolist(), te.tolist()) for f, tr, te in fold_splits(folds, [2])]
@@ -20,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = ["ABSENT", "load_available", "fold_splits", "column_split", "held_out_folds", "cap_per_fold",
-           "sample_per_fold", "share_of_groups"]
+           "sample_per_fold", "share_of_groups", "balanced_rows", "nested_subsets"]
 
 #: What "not available here" raises: absent files (FileNotFoundError is an OSError) and optional
 #: readers that are not installed. Anything else is a real error and propagates.
@@ -153,3 +154,44 @@ def share_of_groups(groups: dict[Any, np.ndarray], total: int, max_rows: int, se
         take = max(1, int(round(max_rows * len(rows) / total)))
         keep += sorted(rng.choice(rows, size=min(take, len(rows)), replace=False).tolist())
     return np.array(sorted(keep), dtype=int)
+
+
+def balanced_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    """Rows of a balanced evaluation set: about ``per_class`` positives of every class.
+
+    Greedy, rarest class first: for each class (in increasing order of available positives),
+    add randomly chosen clips carrying it until it has ``per_class`` positives among the chosen
+    clips or none are left. Co-occurring labels make frequent classes exceed ``per_class``; a
+    class with fewer than ``per_class`` clips gets all of them ("where the data allows").
+
+    Args:
+        targets: ``[n_clips, C]`` multi-hot labels of the candidate clips.
+        per_class: target positives per class.
+        seed: seeds the random choice.
+
+    Returns:
+        Sorted candidate row indices.
+
+    >>> y = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [1, 1]])
+    >>> rows = balanced_rows(y, 1, seed=0)
+    >>> bool((y[rows].sum(axis=0) >= 1).all()), len(rows) <= 2
+    (True, True)
+    """
+    y = np.asarray(targets) > 0.5
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(len(y), dtype=bool)
+    available = y.sum(axis=0)
+    for c in np.argsort(available, kind="stable"):
+        have = int(y[chosen, c].sum())
+        if have >= per_class:
+            continue
+        candidates = np.flatnonzero(y[:, c] & ~chosen)
+        take = rng.permutation(candidates)[:per_class - have]
+        chosen[take] = True
+    return np.flatnonzero(chosen)
+
+
+def nested_subsets(n: int, sizes, seed: int = 0) -> list[np.ndarray]:
+    """Nested random subsets of ``range(n)`` (each contains the smaller ones), one per size."""
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(order[:s]) for s in sizes]

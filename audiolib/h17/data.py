@@ -19,6 +19,7 @@ import torch
 from ..cache import cached_patchset
 from ..data import load_dataset
 from ..data.base import ClipSet
+from ..data.splits import balanced_rows
 from ..data.patches import PatchSet
 
 
@@ -59,41 +60,6 @@ class H17Data:
                 f"{int(counts.min())}-{int(counts.max())})")
 
 
-def balanced_eval_rows(targets: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
-    """Rows of a balanced evaluation set: about ``per_class`` positives of every class.
-
-    Greedy, rarest class first: for each class (in increasing order of available positives),
-    add randomly chosen clips carrying it until it has ``per_class`` positives among the chosen
-    clips or none are left. Co-occurring labels make frequent classes exceed ``per_class``; a
-    class with fewer than ``per_class`` clips gets all of them ("where the data allows").
-
-    Args:
-        targets: ``[n_clips, C]`` multi-hot labels of the candidate clips.
-        per_class: target positives per class.
-        seed: seeds the random choice.
-
-    Returns:
-        Sorted candidate row indices.
-
-    >>> y = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [1, 1]])
-    >>> rows = balanced_eval_rows(y, 1, seed=0)
-    >>> bool((y[rows].sum(axis=0) >= 1).all()), len(rows) <= 2
-    (True, True)
-    """
-    y = np.asarray(targets) > 0.5
-    rng = np.random.default_rng(seed)
-    chosen = np.zeros(len(y), dtype=bool)
-    available = y.sum(axis=0)
-    for c in np.argsort(available, kind="stable"):
-        have = int(y[chosen, c].sum())
-        if have >= per_class:
-            continue
-        candidates = np.flatnonzero(y[:, c] & ~chosen)
-        take = rng.permutation(candidates)[:per_class - have]
-        chosen[take] = True
-    return np.flatnonzero(chosen)
-
-
 def label_subset_sizes(n_classes: int, fractions) -> list[int]:
     """``max(1, round(f * n_classes))`` for each fraction (H17: 30K, 3K = 10 %, 400 = 1.3 %).
 
@@ -114,12 +80,6 @@ def training_sizes(n_train: int, n_sizes: int, ratio: float) -> list[int]:
         raise ValueError(f"training_sizes: {n_sizes} sizes at ratio {ratio} from {n_train} clips leave fewer than "
                          f"one clip; use fewer sizes or a smaller ratio")
     return sizes
-
-
-def nested_subsets(n: int, sizes, seed: int = 0) -> list[np.ndarray]:
-    """Nested random subsets of ``range(n)`` (each contains the smaller ones), one per size."""
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[:s]) for s in sizes]
 
 
 def repatch(patches: PatchSet, frames: int) -> PatchSet:
@@ -177,7 +137,7 @@ def prepare_corpus(n_clips: int, seed: int = 0, *, eval_per_class: int = 20, fin
     if len(train_rows) == 0 or len(held_out) == 0:
         raise ValueError(f"{clips.name}: {len(rows)} clips give {len(train_rows)} training and {len(held_out)} "
                          f"held-out clips; use more clips")
-    eval_rows = held_out[balanced_eval_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
+    eval_rows = held_out[balanced_rows(patches.clip_targets.numpy()[held_out], eval_per_class, seed)]
     return H17Data(clips, patches, train_rows, patches.subset_clips(train_rows), patches.subset_clips(eval_rows),
                    eval_per_class)
 

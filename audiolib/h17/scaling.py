@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..trials import Trial, over_seeds, tidy
-from .data import H17Data, balanced_eval_rows, label_subset_sizes, nested_subsets, training_sizes
+from ..data.splits import balanced_rows, nested_subsets
+from .data import H17Data, label_subset_sizes, training_sizes
 from .training import train_and_evaluate
 
 
@@ -44,7 +45,7 @@ def label_eval_set(data: H17Data, classes: Sequence[str], seed: int = 0):
     held = np.setdiff1d(np.arange(len(data.clips)), data.train_rows)
     cols = [data.classes.index(c) for c in classes]
     y = data.patches.clip_targets.numpy()[held][:, cols]
-    return data.patches.subset_clips(held[balanced_eval_rows(y, data.eval_per_class, seed)])
+    return data.patches.subset_clips(held[balanced_rows(y, data.eval_per_class, seed)])
 
 
 def label_set_experiment(data: H17Data, fractions: Sequence[float], *, model: str, steps: int, batch_size: int,

@@ -34,7 +34,8 @@ from ..data.base import ClipSet
 from ..data.patches import PatchSet
 from ..train import predict
 from ..trials import Trial, over_seeds, tidy
-from .data import H17Data, balanced_eval_rows, coarse_targets, prepare_corpus, relabel, repatch
+from ..data.splits import balanced_rows
+from .data import H17Data, coarse_targets, prepare_corpus, relabel, repatch
 from .training import train_and_evaluate
 
 YAMNET = "YAMNet (AudioSet)"
@@ -159,7 +160,7 @@ def transfer_corpus(n_clips: int, small_clips: int, *, seed: int = 0, eval_per_c
     split = clips.manifest["split"].to_numpy()
     train_rows = np.flatnonzero(split != "test")
     held = np.flatnonzero(split == "test")
-    test_rows = held[balanced_eval_rows(part.clip_targets.numpy()[held], max(1, eval_per_class // 2), seed)]
+    test_rows = held[balanced_rows(part.clip_targets.numpy()[held], max(1, eval_per_class // 2), seed)]
     description = (f"small part of the default corpus: clips {int(rows.min())}-{int(rows.max())} "
                    f"({len(rows)} clips, disjoint from the large part), {small_labels} labels "
                    f"({len(part.classes)} classes); train {len(train_rows)} clips (splits train+validate), test "
