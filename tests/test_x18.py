@@ -184,7 +184,7 @@ def test_embedding_model_gives_128_d(name, expected):
     assert trial.extra["model_kwargs"] == expected and trial.metrics["steps"] == 2
     assert trial.model.embedding(torch.randn(3, 1, 96, 64)).shape == (3, 128)
     with pytest.raises(ValueError, match="unknown model 'nope'"):
-        x18.train_embedding_model(patches, "nope", steps=1)
+        x18.train_embedding_model(patches, "nope", steps=1, batch_size=4)
 
 
 def test_embed_default_corpus_end_to_end(tmp_path):
@@ -227,29 +227,29 @@ def test_fixed_network_embeddings_are_kept_keyed_and_verified(tmp_path, monkeypa
     from audiolib.cache import CacheIntegrityError
     from audiolib.data import load_dataset
     from audiolib.data.patches import PatchSet
-    from audiolib.x18.data import _raw_embeddings
+    from audiolib.cache import cached_embeddings
 
     monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path))
     clips = load_dataset("synthetic", n_clips=3, seed=0)
     y = torch.eye(3).repeat(2, 1)
     patches = PatchSet(torch.randn(6, 96, 64), y, torch.arange(6) // 2, y, clips.manifest["clip_id"].tolist(),
                        ["a", "b", "c"])
-    first = _raw_embeddings(_Counting(), patches, clips, "vggish", keep=True, device="cpu")
+    first = cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
     calls = _Counting.calls
-    again = _raw_embeddings(_Counting(), patches, clips, "vggish", keep=True, device="cpu")
+    again = cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
     assert _Counting.calls == calls and first.shape == (6, 4)
     np.testing.assert_array_equal(first, again)
     (kept,) = (tmp_path / "embeddings").glob("synthetic-*.npy")
     assert kept.with_suffix(".json").exists()
     # other weights are another key: computed, not read
-    other = _raw_embeddings(_Counting(2.0), patches, clips, "vggish", keep=True, device="cpu")
+    other = cached_embeddings(_Counting(2.0), patches, clips, "vggish", device="cpu")
     assert _Counting.calls > calls and np.allclose(other, 2 * first)
     # a damaged file is an error naming it
     raw = bytearray(kept.read_bytes())
     raw[-1] ^= 0xFF
     kept.write_bytes(bytes(raw))
     with pytest.raises(CacheIntegrityError, match=kept.name):
-        _raw_embeddings(_Counting(), patches, clips, "vggish", keep=True, device="cpu")
+        cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
 
 
 def test_prepare_datasets_names_the_embedder():

@@ -15,32 +15,9 @@ The library behind ``notebooks/06_embedding_classifiers.ipynb``:
 """
 
 from . import claims, paper
-from .claims import CLAIMS
-from .data import (
-    EMBEDDERS,
-    EmbeddingSplits,
-    audioset_splits,
-    embed_dataset,
-    embed_default_corpus,
-    load_embedder,
-    prepare_datasets,
-    split_embeddings,
-    train_embedding_model,
-    write_and_reload,
-)
-from .effects import chosen_on_validation, convergence, curve_statistics, findings, loss_rise, measure, overfitting, spread
+from .data import embed_default_corpus, prepare_datasets, split_embeddings, train_embedding_model, write_and_reload
+from .effects import findings
 from .plots import plot_architectures, plot_backends, plot_curves
-from .studies import (
-    AVERAGE,
-    SWEEP_FACTORS,
-    SWEEP_FIGURES,
-    architecture_study,
-    bce,
-    compare_backends,
-    families,
-    run_sweeps,
-    score,
-    sweep_variants,
-    train,
-)
+from .studies import (SWEEP_FIGURES, architecture_study, compare_backends, families, run_sweeps, score, sweep_variants,
+                      train)
 from .tables import table2_beside, table3_beside, table4_beside

@@ -17,10 +17,6 @@ workbook makes data of the same format and says which network made it:
 Either way the embeddings are written as the release's TFRecords (and packed HDF5), read back
 and checked (:func:`write_and_reload`); the classifiers train on what was read back. With real
 AudioSet embeddings (:func:`audioset_splits`) everything downstream runs on them unchanged.
-
-Splits (:func:`split_embeddings`): the default corpus uses its ``split`` column (train /
-validate / test); a dataset with folds uses its last fold for test, the one before for
-validation and the others for training (one split, not the datasets' cross-validation).
 """
 
 from __future__ import annotations
@@ -40,13 +36,10 @@ from audiolib.data.audioset import EmbeddingSet, load_embeddings
 from audiolib.data.splits import column_split, held_out_folds, load_available, share_of_groups
 from audiolib.embeddings import WRITERS, embed_patches, fit_pca, frames_per_clip, postprocess, save_embedding_model
 from audiolib.features import get_config
-from audiolib.models import accepts, list_models
+from audiolib.models import accepts
 from audiolib.models.yamnet import load_yamnet, yamnet_missing
 from audiolib.train import TrainConfig
 from audiolib.trials import Trial, run_trial
-
-__all__ = ["EMBEDDERS", "EmbeddingSplits", "train_embedding_model", "load_embedder", "embed_default_corpus",
-           "embed_dataset", "audioset_splits", "split_embeddings", "write_and_reload", "prepare_datasets"]
 
 #: Networks that can make the 10x128 input: one trained here, or YAMNet (trained on AudioSet).
 EMBEDDERS = ("trained", "yamnet")
@@ -89,27 +82,24 @@ def split_embeddings(data: EmbeddingSet, *, by: str, description: str = "", embe
     ``by="split"``: ``folds`` holds split names (``train``, ``validate``, ``test``: the default
     corpus's ``split`` column, :func:`audiolib.data.splits.column_split`). ``by="fold"``: the
     last fold is the test fold, the one before the validation fold
-    (:func:`audiolib.data.splits.held_out_folds`).
+    (:func:`audiolib.data.splits.held_out_folds`): one split, not the datasets' cross-validation.
     """
     if data.folds is None:
         raise ValueError(f"{data.name}: no {by} column to split by")
     text = description or data.description
     if by == "split":
         rows, names = column_split(data.folds, name=data.name), {"train": "train", "val": "validate", "test": "test"}
-    elif by == "fold":
+    else:
         rows, order = held_out_folds(data.folds, name=data.name)
         names = {"train": "train", "val": f"fold{order[-2]}", "test": f"fold{order[-1]}"}
         text += f"; train folds {order[:-2]}, validation fold {order[-2]}, test fold {order[-1]}"
-    else:
-        raise ValueError(f"split_embeddings: by must be 'split' or 'fold', got {by!r}")
     parts = [data.subset(rows[role], name=f"{data.name}/{names[role]}") for role in ("train", "val", "test")]
     return EmbeddingSplits(data.name, *parts, text, embedder)
 
 
-# --- the embedding networks ---------------------------------------------------------------------
-def train_embedding_model(patches, model_name: str, *, width: float | None = None, steps: int = 200,
-                          batch_size: int = 32, lr: float = 1e-3, seed: int = 0, device: str = "auto",
-                          eval_set=None) -> Trial:
+# --- the embedding networks and embedding datasets ------------------------------------------------
+def train_embedding_model(patches, model_name: str, *, width: float | None = None, steps: int, batch_size: int,
+                          seed: int = 0, device: str = "auto") -> Trial:
     """Train ``create_model(model_name, C[, bottleneck=128][, width])`` on log-mel patches ``[N, 96, 64]``.
 
     ``bottleneck=128`` and ``width`` are passed when the entry point accepts them
@@ -119,47 +109,28 @@ def train_embedding_model(patches, model_name: str, *, width: float | None = Non
     by the PCA).
     """
     kwargs = {k: v for k, v in (("bottleneck", 128), ("width", width)) if v is not None and accepts(model_name, k)}
-    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=False)
+    config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, device=device, progress=False)
     trial = run_trial(model_name, patches, config, num_classes=len(patches.classes), model_kwargs=kwargs,
-                      val_set=eval_set, ids={"model": model_name})
+                      ids={"model": model_name})
     trial.extra["model_kwargs"] = kwargs
     return trial
 
 
-def load_embedder(embedder: str, device: str = "auto"):
-    """``(model, feature_config, label)`` of the ``yamnet`` embedder: the released network with
-    the VGGish front end at ``log(mel + 0.001)`` and 0.96 s patches without overlap (one
-    embedding per 0.96 s, as the AudioSet release). ``label`` names the network and its data.
-
-    Raises ``FileNotFoundError`` (from :func:`audiolib.models.yamnet.yamnet_files`) when the
-    release is not here."""
-    if embedder != "yamnet":
-        raise ValueError(f"load_embedder: {embedder!r} is not loadable; allowed: yamnet "
-                         "('trained' is trained by embed_default_corpus)")
-    model = load_yamnet(device=device)
-    config = get_config("yamnet").with_(patch_hop=None)  # the release's 0.96 s hop, not YAMNet's 0.48 s
-    return model, config, "YAMNet (Google's release, MobileNet-v1 trained on AudioSet), 1024-d -> PCA 128"
-
-
-def _raw_embeddings(model: nn.Module, patches, clips, config, *, keep: bool, device) -> np.ndarray:
-    """``model.embedding`` of every patch ``[n_patches, D]``; with ``keep`` (a fixed network) through
-    the cache (:func:`audiolib.cache.cached_embeddings`), so later runs read them back."""
-    if keep:
-        return cached_embeddings(model, patches, clips, config, device=device)
-    return embed_patches(model, patches, device=device)
-
-
-# --- embedding datasets -------------------------------------------------------------------------
-def _embed(model: nn.Module, clips, *, config, pca, fit_rows, device, out_dir, num_workers: int, keep: bool,
+def _embed(model: nn.Module, clips, *, config, pca, fit_rows, device, out_dir, keep: bool,
            label: str) -> tuple[EmbeddingSet, Any, pd.DataFrame]:
     """``clips`` as the AudioSet release: log-mel patches (feature cache) -> raw embeddings
-    (:func:`_raw_embeddings`) -> the release's post-processing (PCA to 128 fitted on the clips at
-    ``fit_rows`` unless ``pca`` is given, clipped, 8-bit) -> ``[n_clips, 10, 128]`` uint8 with the
-    clips' labels -> written under ``out_dir`` and read back (:func:`write_and_reload`).
+    ``[n_patches, D]`` (with ``keep``, a fixed network, through
+    :func:`audiolib.cache.cached_embeddings`, so later runs read them back) -> the release's
+    post-processing (PCA to 128 fitted on the clips at ``fit_rows`` unless ``pca`` is given,
+    clipped, 8-bit) -> ``[n_clips, 10, 128]`` uint8 with the clips' labels -> written under
+    ``out_dir`` and read back (:func:`write_and_reload`).
 
     Returns ``(the set read back from the TFRecords, pca, files table)``."""
-    patches = cached_patchset(clips, config, num_workers=num_workers, progress=False)
-    raw = _raw_embeddings(model, patches, clips, config, keep=keep, device=device)
+    patches = cached_patchset(clips, config, progress=False)
+    if keep:
+        raw = cached_embeddings(model, patches, clips, config, device=device)
+    else:
+        raw = embed_patches(model, patches, device=device)
     clip_index = patches.clip_index.numpy()
     if pca is None:
         mask = np.zeros(patches.n_clips, bool)
@@ -167,46 +138,38 @@ def _embed(model: nn.Module, clips, *, config, pca, fit_rows, device, out_dir, n
         pca = fit_pca(raw[mask[clip_index]])
     x, n_frames = frames_per_clip(postprocess(raw, pca), clip_index, patches.n_clips, 10)
     manifest = clips.manifest
-    codes, names = [str(c) for c in clips.classes], clips.class_names()
-    folds = manifest["fold"].to_numpy() if "fold" in manifest else (
-        manifest["split"].to_numpy() if "split" in manifest else None)
-    data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), names, codes, n_frames,
-                        np.zeros(len(manifest)), n_frames * 0.96, folds, name=clips.name,
-                        description=f"128-d embeddings ({label or type(model).__name__}, AudioSet-release "
-                                    f"post-processing) of {clips.description or clips.name}")
+    folds = manifest["fold" if "fold" in manifest else "split"].to_numpy()  # real datasets / the default corpus
+    data = EmbeddingSet(x, clips.targets() > 0.5, manifest["clip_id"].astype(str).tolist(), clips.class_names(),
+                        [str(c) for c in clips.classes], n_frames, np.zeros(len(manifest)), n_frames * 0.96, folds,
+                        name=clips.name, description=f"128-d embeddings ({label}, AudioSet-release "
+                                                     f"post-processing) of {clips.description or clips.name}")
     back, files = write_and_reload(data, out_dir) if out_dir is not None else ({"tfrecord": data}, pd.DataFrame())
     return back["tfrecord"], pca, files
 
 
 def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, steps: int, batch_size: int,
-                         seed: int = 0, device: str = "auto", out_dir=None, num_workers: int = 0,
-                         embedder: str = "trained", loaded: tuple | None = None
+                         seed: int = 0, device: str = "auto", out_dir=None, loaded: tuple | None = None
                          ) -> tuple[EmbeddingSplits, nn.Module, Any, dict[str, Any], pd.DataFrame]:
     """The default corpus as AudioSet-format embeddings.
 
-    Loads ``n_clips`` synthetic clips and computes (or reads cached) log-mel patches. With
-    ``embedder="trained"`` it trains ``model_name`` on the training split's patches; with
-    ``"yamnet"`` it loads YAMNet (``model_name``, ``width``, ``steps`` unused). The PCA is fitted
+    Loads ``n_clips`` synthetic clips. Without ``loaded`` it trains ``model_name`` on the training
+    split's log-mel patches; ``loaded``: a fixed network ``(model, feature config, label)`` (YAMNet,
+    :func:`prepare_datasets`; ``model_name``, ``width``, ``steps`` unused). The PCA is fitted
     on the training clips, every clip embedded, TFRecords and HDF5 written under ``out_dir``
     (with a trained model and its PCA as ``embedding_model.pt``, for ``python -m
-    audiolib.embeddings``), and what was read back from the TFRecords is returned. ``loaded``:
-    an already loaded :func:`load_embedder` result.
+    audiolib.embeddings``), and what was read back from the TFRecords is returned.
 
     Returns ``(splits, model, pca, info, files)``; ``info`` has the clip set, timings and the
     embedding model's description.
     """
-    if embedder not in EMBEDDERS:
-        raise ValueError(f"unknown embedder {embedder!r}; allowed: {', '.join(EMBEDDERS)}")
-    if embedder == "trained" and model_name not in list_models():  # before any work
-        raise ValueError(f"unknown model {model_name!r}; registered models: {', '.join(list_models())}")
     t0 = time.perf_counter()
     clips = load_dataset("synthetic", n_clips=n_clips, seed=seed)
     train_rows = np.flatnonzero(clips.manifest["split"].to_numpy() == "train")
     kwargs: dict[str, Any] = {}
     final_loss = float("nan")
-    if embedder == "trained":
+    if loaded is None:
         config = "vggish"
-        patches = cached_patchset(clips, config, num_workers=num_workers, progress=False)
+        patches = cached_patchset(clips, config, progress=False)
         t1 = time.perf_counter()
         trial = train_embedding_model(patches.subset_clips(train_rows), model_name, width=width, steps=steps,
                                       batch_size=batch_size, seed=seed, device=device)
@@ -216,52 +179,46 @@ def embed_default_corpus(n_clips: int, *, model_name: str, width: float | None, 
                  f"the synthetic corpus (seed {seed})")
     else:
         t1 = time.perf_counter()
-        model, config, label = loaded or load_embedder("yamnet", device)
+        model, config, label = loaded
         model_name = "yamnet"
     t2 = time.perf_counter()
     data, pca, files = _embed(model, clips, config=config, pca=None, fit_rows=train_rows, device=device,
-                              out_dir=out_dir, num_workers=num_workers, label=label, keep=embedder == "yamnet")
-    if out_dir is not None and embedder == "trained":  # for `python -m audiolib.embeddings --checkpoint ...`
+                              out_dir=out_dir, label=label, keep=loaded is not None)
+    if out_dir is not None and loaded is None:  # for `python -m audiolib.embeddings --checkpoint ...`
         save_embedding_model(Path(out_dir) / "embedding_model.pt", model, model_name=model_name, model_kwargs=kwargs,
                              num_classes=len(clips.classes), pca=pca)
     t3 = time.perf_counter()
     description = (f"{clips.description}; embedded by {label}; AudioSet-release post-processing (PCA to 128 fitted "
                    f"on the training clips, clipped, 8-bit), read back from TFRecords")
     splits = split_embeddings(data, by="split", description=description, embedder=label)
-    info = {"clips": clips, "embedder": embedder, "model_name": model_name, "model_kwargs": kwargs,
-            "embedder_label": label, "features_seconds": t1 - t0, "embed_train_seconds": t2 - t1,
-            "embed_write_seconds": t3 - t2, "embed_final_loss": final_loss}
+    info = {"clips": clips, "embedder": "trained" if loaded is None else "yamnet", "model_name": model_name,
+            "model_kwargs": kwargs, "embedder_label": label, "features_seconds": t1 - t0,
+            "embed_train_seconds": t2 - t1, "embed_write_seconds": t3 - t2, "embed_final_loss": final_loss}
     return splits, model, pca, info, files
 
 
-def embed_dataset(name: str, model: nn.Module, pca, *, max_clips: int, seed: int = 0, device: str = "auto",
-                  out_dir=None, num_workers: int = 0, config="vggish", embedder: str = "", keep: bool = False
-                  ) -> tuple[EmbeddingSplits, Any, pd.DataFrame]:
+def embed_dataset(name: str, model: nn.Module, pca, *, max_clips: int, seed: int, device: str, out_dir, config,
+                  embedder: str, keep: bool) -> tuple[EmbeddingSplits, Any, pd.DataFrame]:
     """A real dataset (``esc10``, ``urbansound8k``) embedded by ``model``, in the dataset's own
     label space, at most ``max_clips`` clips (the same share from every fold,
     :func:`audiolib.data.splits.share_of_groups`).
 
     ``pca``: the post-processing to apply (the default corpus's: one embedding release for every
     dataset), or ``None`` to fit it on this dataset's training folds. ``embedder`` names the
-    network and its training data; ``keep``: keep its raw embeddings on disk (a fixed network,
-    see :func:`_raw_embeddings`). Returns ``(splits, clips, files)``. Raises
-    ``FileNotFoundError``/``ImportError`` when the dataset is absent.
+    network and its training data; ``keep``: keep its raw embeddings on disk (a fixed network).
+    Returns ``(splits, clips, files)``. Raises ``FileNotFoundError``/``ImportError`` when the dataset is absent.
     """
     clips = load_dataset(name)
     if len(clips) > max_clips:
-        manifest = clips.manifest
-        column = "fold" if "fold" in manifest else ("split" if "split" in manifest else None)
-        groups = manifest.groupby(column).indices if column else {"all": np.arange(len(clips))}
         total = len(clips)
-        clips = clips.subset(share_of_groups(groups, total, max_clips, seed=seed))
+        clips = clips.subset(share_of_groups(clips.manifest.groupby("fold").indices, total, max_clips, seed=seed))
         clips.description = f"{clips.description or clips.name} (subset: {len(clips)} of {total} clips, all folds)"
     fit_rows = None if pca is not None else held_out_folds(clips.manifest["fold"].astype(str), name=name)[0]["train"]
-    label = embedder or type(model).__name__
     data, _, files = _embed(model, clips, config=config, pca=pca, fit_rows=fit_rows, device=device, out_dir=out_dir,
-                            num_workers=num_workers, label=embedder, keep=keep)
+                            label=embedder, keep=keep)
     where = "the default corpus's PCA" if pca is not None else "PCA fitted on its training folds"
-    description = f"{clips.description}; embedded by {label} ({where}), read back from TFRecords"
-    return split_embeddings(data, by="fold", description=description, embedder=label), clips, files
+    description = f"{clips.description}; embedded by {embedder} ({where}), read back from TFRecords"
+    return split_embeddings(data, by="fold", description=description, embedder=embedder), clips, files
 
 
 def audioset_splits(source, *, val_fraction: float = 0.1, seed: int = 0) -> EmbeddingSplits:
@@ -327,9 +284,6 @@ def prepare_datasets(names: Sequence[str], *, embedder: str = "auto", primary: s
     """
     if embedder not in (*EMBEDDERS, "auto"):
         raise ValueError(f"EMBEDDER {embedder!r} unknown; allowed: auto, {', '.join(EMBEDDERS)}")
-    # Checked whatever the embedder, so a mistyped name fails now, not in a later run that trains it.
-    if embed_model not in list_models():
-        raise ValueError(f"EMBED_MODEL: unknown model {embed_model!r}; registered models: {', '.join(list_models())}")
     info: dict[str, Any] = {"clips": {}}
     if embedder == "auto":
         missing = yamnet_missing()
@@ -343,22 +297,25 @@ def prepare_datasets(names: Sequence[str], *, embedder: str = "auto", primary: s
         return None if out_dir is None else f"{out_dir}/{name}"
 
     datasets, files = {}, []
-    loaded, pca, config, label = None, None, "vggish", ""
+    loaded, pca = None, None
     if embedder == "yamnet":
-        loaded = load_embedder("yamnet", device)
-        _, config, label = loaded
+        # The VGGish front end at log(mel + 0.001) and the release's 0.96 s hop (one embedding per
+        # 0.96 s, as the AudioSet release), not YAMNet's 0.48 s.
+        loaded = (load_yamnet(device=device), get_config("yamnet").with_(patch_hop=None),
+                  "YAMNet (Google's release, MobileNet-v1 trained on AudioSet), 1024-d -> PCA 128")
     if embedder == "trained" or "synthetic" in names:
         splits, model, pca_syn, corpus_info, f = embed_default_corpus(
             n_clips, model_name=embed_model, width=embed_width, steps=embed_steps, batch_size=embed_batch, seed=seed,
-            device=device, out_dir=where("synthetic"), embedder=embedder, loaded=loaded)
+            device=device, out_dir=where("synthetic"), loaded=loaded)
         info["clips"]["synthetic"] = corpus_info.pop("clips")
         info["synthetic"] = corpus_info
         datasets["synthetic"], files = splits, [f]
         if embedder == "trained":
-            loaded, pca, label = (model, "vggish", splits.embedder), pca_syn, splits.embedder
+            loaded, pca = (model, "vggish", splits.embedder), pca_syn
+    model, config, label = loaded
     real, info["skipped"] = load_available(
         [n for n in names if n != "synthetic"], lambda name: embed_dataset(
-            name, loaded[0], pca, max_clips=max_clips, seed=seed, device=device, out_dir=where(name), config=config,
+            name, model, pca, max_clips=max_clips, seed=seed, device=device, out_dir=where(name), config=config,
             embedder=label, keep=embedder == "yamnet"), quiet=False)
     for name, (splits, clips, f) in real.items():
         datasets[name], info["clips"][name] = splits, clips

@@ -22,8 +22,6 @@ from audiolib import findings as findings_mod
 from .claims import CLAIMS
 from .studies import AVERAGE
 
-__all__ = ["CHANCE", "SHARE", "convergence", "overfitting", "loss_rise", "curve_statistics", "spread", "chosen_on_validation",
-           "measure", "findings"]
 
 CHANCE = 0.5
 #: Convergence: the first evaluation at which this share of the rise from chance to the peak is reached.
@@ -87,20 +85,16 @@ def spread(table: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def _at(table: pd.DataFrame, metric: str, setting) -> pd.Series:
-    rows = table[(table["metric"] == metric) & (table["setting"] == str(setting))]
-    return rows.set_index("seed")["value"].astype(float)
+    """Per seed, ``metric`` at ``setting``: one setting, or per seed (a Series seed -> setting)."""
+    rows = table[table["metric"] == metric]
+    chosen = rows["seed"].map(setting) if isinstance(setting, pd.Series) else str(setting)
+    return rows[rows["setting"] == chosen].set_index("seed")["value"].astype(float)
 
 
 def chosen_on_validation(stats: pd.DataFrame, exclude: Sequence[str] = ()) -> pd.Series:
     """Per seed, the setting with the highest peak validation AUC (settings in ``exclude`` left out)."""
     peaks = stats[(stats["metric"] == "peak") & ~stats["setting"].isin(list(exclude))]
     return peaks.loc[peaks.groupby("seed")["value"].idxmax()].set_index("seed")["setting"]
-
-
-def _chosen(table: pd.DataFrame, metric: str, chosen: pd.Series) -> pd.Series:
-    return pd.Series({seed: float(table[(table["metric"] == metric) & (table["seed"] == seed)
-                                        & (table["setting"] == setting)]["value"].item())
-                      for seed, setting in chosen.items()})
 
 
 def _still_rising(rows: pd.DataFrame) -> str:
@@ -139,18 +133,30 @@ def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFr
         return both[both["factor"] == name] if not both.empty else both
 
     diverged = set(sweeps[sweeps["metric"] == "diverged"]["factor"]) if not sweeps.empty else set()
-    d = factor("dropout")
-    if not d.empty:
-        measured["X18-F2-dropout-no-effect"] = spread(d, "test_AUC")
+    # Figs. 2, 5, 6: the final score does not depend on the factor (and, Figs. 5-6, the speed does).
+    for name, final, speed in (("dropout", "X18-F2-dropout-no-effect", None),
+                               ("init_scale", "X18-F5-weight-scale-final-equal", "X18-F5-weight-scale-speed"),
+                               ("width", "X18-F6-width-final-equal", "X18-F6-width-speed")):
+        rows = factor(name)
+        if rows.empty:
+            continue
+        measured[final] = spread(rows, "test_AUC")
+        if speed:
+            measured[speed] = spread(rows, "convergence")
+            notes[final] = _still_rising(rows)
+    w = factor("width")
+    if not w.empty and len(_settings(w)) > 1:
+        narrow, wide = _settings(w)[0], _settings(w)[-1]
+        measured["X18-s3.4-overfitting-wide"] = _at(w, "overfitting", wide) - _at(w, "overfitting", narrow)
     r = factor("l2")
     if not r.empty:
         settings = _settings(r)
         none = [s for s in settings if float(s) == 0.0]
         if none and len(settings) > 1:
             chosen = chosen_on_validation(r, exclude=none)
-            measured["X18-F3-l2-matters"] = _chosen(r, "test_AUC", chosen) - _at(r, "test_AUC", none[0])
-            measured["X18-F3-l2-less-overfitting"] = _at(r, "overfitting", none[0]) - _chosen(r, "overfitting", chosen)
-            measured["X18-F3-l2-faster"] = _chosen(r, "convergence", chosen) - _at(r, "convergence", none[0])
+            measured["X18-F3-l2-matters"] = _at(r, "test_AUC", chosen) - _at(r, "test_AUC", none[0])
+            measured["X18-F3-l2-less-overfitting"] = _at(r, "overfitting", none[0]) - _at(r, "overfitting", chosen)
+            measured["X18-F3-l2-faster"] = _at(r, "convergence", chosen) - _at(r, "convergence", none[0])
             notes["X18-F3-l2-matters"] = "L2 chosen per seed: " + ", ".join(f"seed {k}: {v}" for k, v in chosen.items())
         else:
             for cid in ("X18-F3-l2-matters", "X18-F3-l2-less-overfitting", "X18-F3-l2-faster"):
@@ -163,19 +169,6 @@ def measure(architectures: pd.DataFrame, sweeps: pd.DataFrame, curves: pd.DataFr
         measured["X18-T4-big-data-better"] = _at(f, "test_AP", big) - _at(f, "test_AP", small)
         for cid in ("X18-F4-big-data-less-overfitting", "X18-F4-big-data-slower", "X18-T4-big-data-better"):
             notes[cid] = f"training share {small} vs {big} of the training clips (the report: about 20K vs 2M)"
-    s = factor("init_scale")
-    if not s.empty:
-        measured["X18-F5-weight-scale-final-equal"] = spread(s, "test_AUC")
-        measured["X18-F5-weight-scale-speed"] = spread(s, "convergence")
-        notes["X18-F5-weight-scale-final-equal"] = _still_rising(s)
-    w = factor("width")
-    if not w.empty:
-        measured["X18-F6-width-final-equal"] = spread(w, "test_AUC")
-        notes["X18-F6-width-final-equal"] = _still_rising(w)
-        measured["X18-F6-width-speed"] = spread(w, "convergence")
-        if len(_settings(w)) > 1:
-            narrow, wide = _settings(w)[0], _settings(w)[-1]
-            measured["X18-s3.4-overfitting-wide"] = _at(w, "overfitting", wide) - _at(w, "overfitting", narrow)
     for claim in CLAIMS.claims:
         if claim.id not in measured and claim.id not in notes:
             notes[claim.id] = "its sweep or architecture is not in the parameters"

@@ -11,7 +11,6 @@ import pandas as pd
 
 from audiolib.plots import metric_bars
 
-__all__ = ["plot_architectures", "plot_curves", "plot_backends"]
 
 
 def _note(fig, data: str):

@@ -1,16 +1,10 @@
 """X18 classifiers trained as trials, over seeds: architectures and their average, one-factor sweeps, back ends.
 
-Each network is a declarative description (structure, loss, optimizer: the report's "flexible
-API", sec. 3.1), trained by :func:`train` (one :func:`audiolib.trials.run_trial`) with the
-weights best on validation AP kept, and scored with macro AUC and AP
-(:func:`audiolib.metrics.balanced_metrics`) on clip-level targets. The validation history (one
-row per evaluation) is what the learning-curve claims (Figs. 2-6) are measured on.
-
-Every study trains each arm once per seed (:func:`audiolib.trials.over_seeds`); the arms of one
-seed share the data split (and, for the data-size sweep, nested subsets of the training clips),
-so differences between arms are paired by seed. Tables are tidy (``dataset``, ``embedder``, the
-arm columns, ``seed``, ``metric``, ``value``; times are metric rows); curves hold the validation
-history of every trial.
+Each network is a declarative description (the report's "flexible API", sec. 3.1), trained by
+:func:`train` with the weights best on validation AP kept, and scored with macro AUC and AP. The
+arms of one seed share the data split (nested training subsets for the data-size sweep), so
+differences between arms are paired by seed; the validation histories (curves) are what the
+learning-curve claims (Figs. 2-6) are measured on.
 
 >>> sorted(families(0.25, 0.0, 1e-3))
 ['convolutional', 'fully_connected', 'residual']
@@ -31,13 +25,9 @@ from audiolib.trials import Trial, over_seeds, run_trial, tidy
 
 from .data import EmbeddingSplits
 
-__all__ = ["AVERAGE", "SWEEP_FACTORS", "SWEEP_FIGURES", "score", "bce", "families", "train", "architecture_study",
-           "sweep_variants", "run_sweeps", "compare_backends"]
 
 #: The model name of the average of the three families' test probabilities (the report's "ensemble").
 AVERAGE = "average of the above"
-
-SWEEP_FACTORS = ("dropout", "l2", "data_fraction", "width", "init_scale")
 
 #: sweep factor -> (figure name, what it shows), numbered as the report's figures.
 SWEEP_FIGURES = {
@@ -77,17 +67,14 @@ def families(width: float, dropout: float, lr: float, **kw) -> dict[str, ModelDe
 
 
 def train(description: ModelDescription, splits: EmbeddingSplits, *, steps: int, batch_size: int, eval_every: int,
-          seed: int = 0, device: str = "auto", compile: bool = False, threads: int | None = 1,
-          ids: dict[str, Any] | None = None) -> Trial:
+          seed: int = 0, device: str = "auto", compile: bool = False, ids: dict[str, Any] | None = None) -> Trial:
     """Build ``description`` for the data, train it, keep the weights best on validation AP, test them.
 
     Returns the :class:`~audiolib.trials.Trial`: ``metrics`` the test ``AUC``, ``AP``, ``dprime``,
     ``n_classes_evaluated`` (:func:`score`) and the times; ``scores`` the test probabilities
     ``[n_test, C]``; ``history`` one row per evaluation: ``step``, ``epoch`` (= step x batch /
     training clips), ``loss`` (training) and the validation ``val_AUC`` / ``val_AP`` /
-    ``val_loss``; ``extra["description"]`` the description. On CPU the trial runs with
-    ``threads`` intra-op threads (:func:`audiolib.runtime.torch_threads`: the classifiers are
-    small, and one thread is the fastest on a shared CPU).
+    ``val_loss``; ``extra["description"]`` the description.
     """
     config = description.train_config(steps=steps, batch_size=min(batch_size, len(splits.train)),
                                       eval_every=eval_every, monitor="AP", seed=seed, device=device,
@@ -101,9 +88,10 @@ def train(description: ModelDescription, splits: EmbeddingSplits, *, steps: int,
         metrics, probs = scorer(model, data)
         return {**metrics, "loss": bce(data.y, probs)}
 
+    # threads=1: the classifiers are small, and one thread is the fastest on a shared CPU.
     trial = run_trial(lambda: description.build(splits.train.example_shape, len(splits.train.classes)),
                       splits.train, config, val_set=splits.val, evaluate_fn=evaluate, eval_set=splits.test,
-                      scorer=scorer, threads=threads, ids=ids)
+                      scorer=scorer, threads=1, ids=ids)
     history = trial.history
     history = history[history["val_AUC"].notna()].reset_index(drop=True) if "val_AUC" in history else history
     history.insert(1, "epoch", history["step"] * config.batch_size / len(splits.train))
@@ -166,8 +154,6 @@ def sweep_variants(splits: EmbeddingSplits, base: ModelDescription, factor: str,
     ``data_fraction``: ``base`` on that share of the training clips (nested shares by ``seed``)."""
     if factor == "data_fraction":
         order = np.random.default_rng(seed).permutation(len(splits.train))
-        if not all(0 < float(v) <= 1 for v in values):
-            raise ValueError(f"data_fraction values must be in (0, 1], got {list(values)}")
         return {v: (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
                 for v in values}
     if factor == "dropout":
@@ -179,7 +165,7 @@ def sweep_variants(splits: EmbeddingSplits, base: ModelDescription, factor: str,
             raise ValueError("sweep over width needs make(width) -> ModelDescription")
         descriptions = {v: make(float(v)) for v in values}
     else:
-        raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FACTORS)}")
+        raise ValueError(f"unknown sweep factor {factor!r}; allowed: {', '.join(SWEEP_FIGURES)}")
     return {v: (d, splits) for v, d in descriptions.items()}
 
 
@@ -196,13 +182,11 @@ def run_sweeps(splits: EmbeddingSplits, family: str, values: dict[str, Sequence[
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One-factor sweeps around ``family`` (a key of :data:`FAMILIES`) at ``width``/``dropout``/``lr``.
 
-    ``values`` maps a factor (:data:`SWEEP_FACTORS`) to its settings (an empty list skips it);
-    ``data_fraction`` trains the base on a share of the training clips (nested shares within a
-    seed; the same validation and test clips). The setting of each factor that is the base
-    itself (its dropout, L2, width; all training clips) is one arm, the *base arm*, trained once
-    per seed and shared by those factors. ``reuse``: trials of the base on these splits already
-    trained with the same ``train_kw`` (the architecture study's), used as the base arm of their
-    seed instead of training it again; trials of another description or dataset are ignored.
+    ``values`` maps a factor (a key of :data:`SWEEP_FIGURES`) to its settings (an empty list skips
+    it). The setting of each factor that is the base itself (its dropout, L2, width; all training
+    clips) is one arm, the *base arm*, trained once per seed and shared by those factors.
+    ``reuse``: trials of the base on these splits with the same ``train_kw`` (the architecture
+    study's), used as the base arm of their seed; others are ignored.
 
     Returns ``(final test metrics, validation curves)``, both tidy with ``factor``, ``setting``
     and ``seed`` (the table also ``train_clips`` and ``note``). A setting that diverges is a row

@@ -1,13 +1,7 @@
 """Our X18 tables beside the report's (:func:`audiolib.reference.beside`), numbered as the report numbers them.
 
-- Table 2 (frameworks) has no counterpart here: :func:`table2_beside` sets our analogue, one
-  description run eagerly and through ``torch.compile`` (the same maths, two execution back ends
-  of PyTorch), beside the report's PyTorch column; its TensorFlow and MXNet columns are in
-  :data:`audiolib.x18.paper.TABLE2`.
-- Table 3 (architectures, small data): :func:`table3_beside`, per dataset and embedder.
-- Table 4 (big data): :func:`table4_beside`, our smallest training share and all training clips
-  of the data-size sweep beside the report's small ("about 20K", its Table 3) and big ("≈ 2M",
-  its Table 4) fully-connected rows.
+Table 2 (frameworks) has no counterpart here: :func:`table2_beside` sets one description run
+eagerly and through ``torch.compile`` beside the report's PyTorch column.
 """
 
 from __future__ import annotations
@@ -18,7 +12,6 @@ from audiolib.reference import beside
 
 from . import paper
 
-__all__ = ["table2_beside", "table3_beside", "table4_beside"]
 
 
 def table3_beside(architectures: pd.DataFrame) -> pd.DataFrame:
