@@ -305,3 +305,48 @@ def test_a_wrapping_loader_keys_the_inner_loader_too():
             self.clips = type("Clips", (), {"loader": loader})()
 
     assert _loader_digest(ClipsWrapper(read_a)) != _loader_digest(ClipsWrapper(read_b))
+
+
+class _Counting(torch.nn.Module):
+    """A fixed "network" whose embedding is the first 4 values of a patch; counts its batches."""
+
+    calls = 0
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(scale))
+
+    def embedding(self, x):
+        _Counting.calls += 1
+        return x.flatten(1)[:, :4] * self.scale
+
+    def forward(self, x):
+        return self.embedding(x)
+
+
+def test_fixed_network_embeddings_are_kept_keyed_and_verified(tmp_path, monkeypatch):
+    from audiolib.cache import CacheIntegrityError, cached_embeddings
+    from audiolib.data import load_dataset
+    from audiolib.data.patches import PatchSet
+
+    monkeypatch.setenv("AUDIOLIB_DATA", str(tmp_path))
+    clips = load_dataset("synthetic", n_clips=3, seed=0)
+    y = torch.eye(3).repeat(2, 1)
+    patches = PatchSet(torch.randn(6, 96, 64), y, torch.arange(6) // 2, y, clips.manifest["clip_id"].tolist(),
+                       ["a", "b", "c"])
+    first = cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
+    calls = _Counting.calls
+    again = cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
+    assert _Counting.calls == calls and first.shape == (6, 4)
+    np.testing.assert_array_equal(first, again)
+    (kept,) = (tmp_path / "embeddings").glob("synthetic-*.npy")
+    assert kept.with_suffix(".json").exists()
+    # other weights are another key: computed, not read
+    other = cached_embeddings(_Counting(2.0), patches, clips, "vggish", device="cpu")
+    assert _Counting.calls > calls and np.allclose(other, 2 * first)
+    # a damaged file is an error naming it
+    raw = bytearray(kept.read_bytes())
+    raw[-1] ^= 0xFF
+    kept.write_bytes(bytes(raw))
+    with pytest.raises(CacheIntegrityError, match=kept.name):
+        cached_embeddings(_Counting(), patches, clips, "vggish", device="cpu")
