@@ -24,7 +24,7 @@ from audiolib.t19.experiment import (
 )
 from audiolib.t19.hierarchical import branch_targets, combine_hierarchical
 from audiolib.t19.inputs import T19Inputs, add_embeddings, extract_inputs
-from audiolib.t19.labels import class_weights, clip_targets, n_outputs, output_targets, split_outputs
+from audiolib.t19.labels import class_weights, clip_targets, output_targets, split_outputs
 from audiolib.t19.plots import plot_tables
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import beside_paper, sonyc_label_statistics, tables_3_4

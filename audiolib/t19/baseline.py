@@ -41,17 +41,11 @@ def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor,
 
 def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: float = 1e-5, lr: float = 1e-4,
                    batch_size: int = 64, epochs: int = 100, patience: int = 20) -> Trial:
-    """Train the baseline with ``outputs`` ``"fine"`` or ``"coarse"``; score ``rows``.
+    """Train the baseline with ``outputs`` ``"fine"`` or ``"coarse"``; ``scores``: ``[n, outputs]`` of ``rows``.
 
-    Needs ``inputs.embeddings`` (standardised with the training rows' statistics by
-    :func:`audiolib.t19.add_embeddings`, which is the baseline's ``StandardScaler``).
-
-    Returns:
-        A :class:`~audiolib.trials.Trial`: ``model`` the dense layer at its best epoch, ``scores``
-        ``[n, outputs]`` the clip scores of ``rows`` (mean over frames), metrics ``epochs,
-        best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``. Its own loop rather than
-        :func:`audiolib.train.fit`: per-epoch early stopping on the validation loss and the task's
-        batch order (fit has neither), which the numbers depend on.
+    Needs ``inputs.embeddings`` (:func:`audiolib.t19.add_embeddings` standardises them: the task's
+    ``StandardScaler``). Its own loop rather than :func:`audiolib.train.fit`: per-epoch early stopping
+    on the validation loss and the task's batch order, which the numbers depend on.
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")

@@ -25,8 +25,10 @@ from torch import nn
 
 from audiolib.data.base import Taxonomy
 from audiolib.metrics import micro_average_precision
+from audiolib.models import accepts
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.variants import T19Config, scores_at, train_model
+from audiolib.t19.variants import PackedSet, T19Config, train_model
+from audiolib.train import predict
 from audiolib.trials import Trial
 
 
@@ -95,12 +97,13 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, mode
 
 
 def branch_scores(hierarchy: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
-    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows`` (best
-    validation-loss weights)."""
+    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows``; each
+    model is left at its best validation-loss weights."""
     out = {}
     for code, trial in hierarchy.extra["stages"].items():
-        state = trial.extra["states"].get("neg_val_loss") or trial.model.state_dict()
-        out[code] = scores_at(trial, inputs, rows, {code: state}, device)[code][:, :len(inputs.taxonomy.fine_of(code))]
+        trial.model.load_state_dict(trial.extra["states"].get("neg_val_loss") or trial.model.state_dict())
+        data = PackedSet(inputs, rows, fusion=accepts(trial.extra["model"], "embedding_dim"))
+        out[code] = predict(trial.model, data, batch_size=64, device=device)[:, :len(inputs.taxonomy.fine_of(code))]
     return out
 
 
@@ -135,6 +138,3 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
         elif code in branches:
             fine[np.ix_(rows, cols)] = np.asarray(branches[code], dtype=np.float64)[rows]
     return fine
-
-
-

@@ -24,12 +24,6 @@ from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.metrics import coarse_from_fine, sonyc_columns
 
 
-def n_outputs(outputs: str, taxonomy: Taxonomy) -> int:
-    """37 / 29 / 8 for SONYC-UST."""
-    n_fine, n_coarse = len(taxonomy.fine), len(taxonomy.coarse)
-    return {"all": n_fine + n_coarse, "fine": n_fine, "coarse": n_coarse}[outputs]
-
-
 def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(fine [n, n_fine], coarse [n, n_coarse])`` float32 targets in taxonomy order.
 
@@ -69,10 +63,10 @@ def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.nda
 def split_outputs(scores: np.ndarray, outputs: str, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     """Model probabilities ``[n, n_outputs]`` -> ``(fine [n, n_fine], coarse [n, n_coarse])`` (see module doc)."""
     scores = np.asarray(scores, dtype=np.float64)
-    n_fine = len(taxonomy.fine)
-    if scores.ndim != 2 or scores.shape[1] != n_outputs(outputs, taxonomy):
-        raise ValueError(f"parameter scores: expected [n, {n_outputs(outputs, taxonomy)}] for outputs={outputs!r}, "
-                         f"got {scores.shape}")
+    n_fine, n_coarse = len(taxonomy.fine), len(taxonomy.coarse)
+    width = {"all": n_fine + n_coarse, "fine": n_fine, "coarse": n_coarse}[outputs]
+    if scores.ndim != 2 or scores.shape[1] != width:
+        raise ValueError(f"parameter scores: expected [n, {width}] for outputs={outputs!r}, got {scores.shape}")
     if outputs == "all":
         return scores[:, :n_fine], scores[:, n_fine:]
     if outputs == "fine":

@@ -30,15 +30,8 @@ from audiolib.trials import Trial, run_trial
 
 @dataclass
 class VGGishBranch:
-    """A VGGish (or YAMNet) used as a frozen embedder.
-
-    Attributes:
-        model: the network (``embedding`` gives 128-d per example; 1024-d for YAMNet).
-        description: what it is, for every table (official weights or trained here, on what).
-        pca: ``(eigen_vectors, means)`` of the published post-processing, or ``None``.
-        trial: its training (:func:`audiolib.trials.run_trial`) when trained here, else ``None``.
-        network: ``"vggish"`` or ``"yamnet"``; trained_on: the data its weights were trained on.
-    """
+    """A VGGish (or YAMNet) used as a frozen embedder; ``description`` (for every table) says which,
+    ``pca`` is the published post-processing, ``trial`` its training when trained here."""
 
     model: torch.nn.Module
     description: str
@@ -65,14 +58,9 @@ def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = N
     """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s), the
     official VGGish (``"vggish"`` with ``weights``), or a VGGish trained on ``inputs``' training rows.
 
-    ``inputs`` must hold the examples of the network's front end (``inputs.front_end``).
-
-    Args:
-        weights: path of ``vggish-10086976.pth``; empty / ``None`` trains one here.
-        pca: path of the PCA parameters (``vggish_pca_params.npz`` or the torchvggish ``.pth``);
-            applied only with official weights.
-        width, steps, batch_size: of the in-workbook training (Adam at 1e-3, sigmoid cross-entropy
-            on the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
+    ``inputs`` must hold the examples of the network's front end. ``pca`` (with ``weights`` only): the
+    PCA parameters' path. Trained here: Adam at 1e-3 on the clip's fine + coarse tags, every 0.96 s
+    example inheriting its clip's tags.
     """
     if inputs.front_end != network:
         raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
