@@ -11,22 +11,13 @@ The models are ``t19_cnn``, ``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vg
 
 from audiolib.t19 import claims, paper
 from audiolib.t19.baseline import train_baseline
-from audiolib.t19.claims import CLAIMS, findings
-from audiolib.t19.experiment import (
-    METRICS,
-    TIMES,
-    VARIANTS,
-    load_corpus,
-    results_table,
-    run_seeds,
-    run_variants,
-    scale_text,
-)
+from audiolib.t19.claims import findings
+from audiolib.t19.experiment import TIMES, load_corpus, results_table, run_seeds, run_variants, scale_text
 from audiolib.t19.hierarchical import branch_targets, combine_hierarchical
 from audiolib.t19.inputs import T19Inputs, add_embeddings, extract_inputs
 from audiolib.t19.labels import class_weights, clip_targets, output_targets, split_outputs
 from audiolib.t19.plots import plot_tables
 from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.t19.tables import beside_paper, sonyc_label_statistics, tables_3_4
-from audiolib.t19.variants import T19Config, checkpoint_scores, official_metrics, train_model
+from audiolib.t19.variants import T19Config, official_metrics
 from audiolib.t19.vggish_stage import embedding_branch, resolve_embedding

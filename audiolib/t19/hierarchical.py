@@ -1,19 +1,11 @@
 """The hierarchical model: a coarse (top-level) model, then one fine model per coarse category.
 
-As the authors' ``Make DCASE Submission Hierarchical`` notebook does it:
-
-* the top-level model is the 37-output CNN+VGGish (their ``COARSE_WITH_FINE_TOP_LEVEL_MODEL``):
-  its coarse scores are the submission's coarse scores, and its fine scores are kept for every
-  category whose fine model is not run;
-* one fine model per coarse category with more than one fine tag, trained on the clips of that
-  category (the positives of the coarse label) to tell its fine tags apart;
-* at inference, for the arg-max coarse category and every other category scoring above 0.5,
-  the category's fine scores come from its fine model; a category with a single fine tag copies
-  the coarse probability into that tag.
-
-The report's proposed improvement (``all_data=True``): the fine models see all training clips,
-with one extra "not this category" output (1 where the coarse label is absent), so they also
-learn what is not their category; only the fine outputs are used at inference.
+As the authors' ``Make DCASE Submission Hierarchical`` notebook: the top-level model is the
+37-output CNN+VGGish (its coarse scores are the submission's, its fine scores stay where no fine
+model runs); one fine model per category with several fine tags, trained on that category's clips;
+at inference the arg-max category and every category above 0.5 take their fine model's scores
+(a single-tag category copies its coarse probability). The report's proposed improvement
+(``all_data=True``): fine models see all clips, with an extra "not this category" output.
 """
 
 from __future__ import annotations
@@ -60,15 +52,9 @@ def branch_targets(inputs: T19Inputs, rows, code: str, *, all_data: bool) -> tup
 
 
 def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, model: str = "t19_fusion") -> Trial:
-    """Fine models for every category of :func:`branch_categories` that has training positives.
-
-    Each model keeps its best weights by validation loss (the authors' branch models were selected
-    on validation loss), on the validation rows chosen the same way.
-
-    Returns:
-        One trial of stages: ``extra["stages"]`` ``{code: Trial}`` (:func:`~audiolib.t19.variants.train_model`),
-        ``extra["skipped"]`` ``{code: reason}``, ``extra["n_train"]``; metric ``train_seconds``, summed.
-    """
+    """Fine models for every category of :func:`branch_categories` that has training positives, each
+    kept at its best validation loss (as the authors selected theirs). One trial: ``extra["stages"]``
+    ``{code: Trial}``, ``extra["skipped"]`` ``{code: reason}``; ``train_seconds`` summed."""
     trials, skipped = {}, {}
     train_all, val_all = inputs.rows("train"), inputs.rows("validate", originals_only=True)
     for k, code in enumerate(branch_categories(inputs.taxonomy)):
@@ -109,16 +95,10 @@ def branch_scores(hierarchy: Trial, inputs: T19Inputs, rows, device="auto") -> d
 
 def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches: dict[str, np.ndarray],
                          taxonomy: Taxonomy, threshold: float = 0.5) -> np.ndarray:
-    """Fine scores of the hierarchical model.
-
-    Args:
-        coarse: ``[n, n_coarse]`` top-level coarse probabilities.
-        fallback_fine: ``[n, n_fine]`` top-level fine probabilities (kept where no fine model runs).
-        branches: ``{coarse code: [n, k]}`` fine-model probabilities, ``k`` = the category's fine tags.
-        threshold: categories above it (and the arg-max category) are "selected".
-
-    For each clip and each selected category: a category with one fine tag gets the coarse
-    probability; one with a fine model gets that model's scores; otherwise the fallback stays.
+    """Fine scores ``[n, n_fine]`` of the hierarchical model from the top-level ``coarse [n, n_coarse]``
+    and ``fallback_fine [n, n_fine]`` and the fine models' ``branches`` ``{code: [n, k]}``: in each
+    selected category (above ``threshold``, or the arg-max) a single fine tag gets the coarse
+    probability, a category with a fine model its scores; elsewhere the fallback stays.
 
     >>> from audiolib.data.base import Taxonomy
     >>> tax = Taxonomy({"1": "a", "2": "b"}, {"1-1": "x", "1-2": "y", "2-1": "z"}, {"1-1": "1", "1-2": "1", "2-1": "2"})

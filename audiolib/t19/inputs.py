@@ -105,11 +105,10 @@ def input_clips(clips: ClipSet, *, augment_copies: int = 0, seed: int = 0) -> Cl
                    taxonomy=clips.taxonomy, description=description)
 
 
-def _cached(clips: ClipSet, config, transform=lambda x: x, *, num_workers: int, progress: bool) -> torch.Tensor:
+def _cached(clips: ClipSet, config, transform=lambda x: x) -> torch.Tensor:
     """``[n_clips, k, frames, mels]`` float16 patches of every clip from the feature cache (checked in
     full when read); ``transform`` acts on float32 chunks ``[B, frames, mels]`` before the rounding."""
-    data = cached_patchset(clips, config, in_memory=False, shard_clips=512, num_workers=num_workers,
-                           progress=progress)
+    data = cached_patchset(clips, config, in_memory=False, shard_clips=512, progress=False)
     data.verify(full=True)
     k = len(data) // len(clips)
     if not torch.equal(data.clip_index, torch.arange(len(clips)).repeat_interleave(k)):
@@ -125,15 +124,14 @@ def _db_re_max(spec: torch.Tensor) -> torch.Tensor:
     return (spec - spec.amax(dim=(1, 2), keepdim=True)).transpose(1, 2)
 
 
-def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: int = 0, progress: bool = False,
-                   **copies) -> T19Inputs:
+def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", **copies) -> T19Inputs:
     """Log-mel spectrograms, pretrained-branch examples (``"vggish"`` or ``"yamnet"`` front end) and
     targets of ``clips`` (taxonomy and ``split`` column needed); ``copies``: of :func:`input_clips`."""
     fine, coarse = clip_targets(clips)
     fine_soft, coarse_soft = clip_targets(clips, soft=True)
     rows = input_clips(clips, **copies)
-    spec = _cached(rows, get_config(FEATURES), _db_re_max, num_workers=num_workers, progress=progress)[:, 0]
-    examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end], num_workers=num_workers, progress=progress)
+    spec = _cached(rows, get_config(FEATURES), _db_re_max)[:, 0]
+    examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end])
     index = rows.manifest["source_row"].to_numpy()
     m = clips.manifest
     return T19Inputs(

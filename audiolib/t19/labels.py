@@ -27,11 +27,9 @@ from audiolib.metrics import coarse_from_fine, sonyc_columns
 def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(fine [n, n_fine], coarse [n, n_coarse])`` float32 targets in taxonomy order.
 
-    Fine: the clip's ``labels`` (fine codes). Coarse: the ``coarse_labels`` column when the
-    manifest has one (SONYC-UST's annotators answered the coarse question separately: on its
-    train split these are not the OR of the fine answers), else the categories of the fine labels.
-    With ``soft=True`` and ``fine_agreement`` / ``coarse_agreement`` columns (SONYC-UST train),
-    the volunteers' agreement fractions are returned instead.
+    Coarse: the ``coarse_labels`` column when present (SONYC-UST's annotators answered the coarse
+    question separately: on train these are not the OR of the fine answers), else the fine labels'
+    categories. ``soft=True``: the ``*_agreement`` columns' fractions where the manifest has them.
     """
     taxonomy = clips.taxonomy
     fine_codes, coarse_codes = list(taxonomy.fine), list(taxonomy.coarse)
@@ -78,9 +76,8 @@ def split_outputs(scores: np.ndarray, outputs: str, taxonomy: Taxonomy) -> tuple
 def class_weights(targets: np.ndarray, root: float | None = 10.0) -> np.ndarray:
     """Positive-class weights ``(negatives / positives) ** (1 / root)`` per column, 0 without positives.
 
-    The authors' ``Get Weighted Classes`` computes negatives / positives of the training labels
-    and ``train.py`` raises it to ``WEIGHT_SMOOTHING = 0.1``: the tenth root. ``root=None``
-    gives all ones (no weighting). Soft targets count their sum as positives.
+    The authors' ``Get Weighted Classes`` with ``train.py``'s ``WEIGHT_SMOOTHING = 0.1`` (the tenth
+    root); ``root=None``: all ones. Soft targets count their sum as positives.
 
     >>> class_weights(np.array([[1, 0], [0, 0], [0, 0], [0, 0]]), root=1.0).tolist()
     [3.0, 0.0]
@@ -101,15 +98,12 @@ def submission_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: T
                      truth: bool = False) -> pd.DataFrame:
     """Scores in the official files' layout: ``audio_filename``, the fine tags, the coarse categories.
 
-    ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked).
+    ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked); a wrong width
+    fails in the DataFrame (its columns), a wrong length in ``audio_filename``.
     """
-    fine, coarse = np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)
-    for name, arr, k in (("fine", fine, len(taxonomy.fine)), ("coarse", coarse, len(taxonomy.coarse))):
-        if arr.shape != (len(clip_ids), k):
-            raise ValueError(f"parameter {name}: expected shape ({len(clip_ids)}, {k}), got {arr.shape}")
-        if truth and not np.isin(arr, (0.0, 1.0)).all():
-            raise ValueError(f"parameter {name}: ground truth must be 0/1 (hard labels)")
-    values = np.hstack([fine, coarse])
+    values = np.hstack([fine, coarse]).astype(np.float64)
+    if truth and not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError("ground truth must be 0/1 (hard labels)")
     table = pd.DataFrame(values.astype(np.int64) if truth else values,
                          columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
     table.insert(0, "audio_filename", [str(c) for c in clip_ids])

@@ -1,10 +1,5 @@
 """Tables 3 and 4 of the report (micro AUPRC, micro F1, macro AUPRC; fine and coarse) beside this
-run, and the SONYC-UST label statistics.
-
-The report's numbers are :mod:`audiolib.t19.paper` (Tables 3 and 4 as printed, every number, in
-the schema of :func:`audiolib.reference.paper_rows`); :func:`beside_paper` sets this run's mean
-[95 % CI] over seeds beside them with :func:`audiolib.reference.beside`.
-"""
+run (:mod:`audiolib.t19.paper` holds the report's numbers), and the SONYC-UST label statistics."""
 
 from __future__ import annotations
 

@@ -26,8 +26,6 @@ from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.train import TrainConfig, predict
 from audiolib.trials import Trial, run_trial
 
-MONITORS = {"all": ("micro_auprc_coarse", "micro_auprc_fine"), "fine": ("micro_auprc_coarse", "micro_auprc_fine"),
-            "coarse": ("micro_auprc_coarse",)}
 #: monitored metric -> the checkpoint's name in every table ("best coarse" is the report's CNN+VGGish1,
 #: "best fine" its CNN+VGGish2).
 CHECKPOINTS = {"micro_auprc_coarse": "best coarse", "micro_auprc_fine": "best fine"}
@@ -51,16 +49,12 @@ class T19Config:
     lr: float = 0.01
     weight_root: float | None = 10.0
     patience: int = 10
-    factor: float = 0.1
-    factor_step: float = 0.1
-    min_lr: float = 1e-6
     soft_targets: bool = False
     threshold: float = 0.5
     fusion: str = "bilinear"
     precision: str = "auto"
     seed: int = 0
     device: str = "auto"
-    progress: bool = False
 
     def __post_init__(self):
         # The choices nothing downstream checks (TrainConfig checks lr, steps, batch; the model fusion).
@@ -133,9 +127,9 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
     if evaluate is None:
         def evaluate(scores: np.ndarray) -> dict:
             return official_metrics(*split_outputs(scores, outputs, inputs.taxonomy), inputs, val_rows)
-    hook = WarmRestartPlateau(None, monitors or MONITORS[outputs], lr=config.lr, patience=config.patience,
-                              factor=config.factor, factor_step=config.factor_step,
-                              min_lr=min(config.min_lr, config.lr / 10))
+    # the monitored micro AUPRCs: both levels, or coarse alone for the 8-output model
+    monitors = monitors or (("micro_auprc_coarse",) if outputs == "coarse" else tuple(CHECKPOINTS))
+    hook = WarmRestartPlateau(None, monitors, lr=config.lr, patience=config.patience, min_lr=min(1e-6, config.lr / 10))
     kwargs = {"width": config.width}
     if fusion:
         kwargs.update(embedding_dim=int(inputs.embeddings.shape[-1]), fusion=config.fusion)
@@ -151,7 +145,7 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
     train_config = TrainConfig(steps=per_epoch * config.epochs, batch_size=batch, lr=config.lr,
                                optimizer="adam", pos_weight=class_weights(targets, config.weight_root),
                                seed=config.seed, device=str(device), eval_every=per_epoch, monitor="",
-                               restore_best=False, progress=config.progress, amp=bf16)
+                               restore_best=False, progress=False, amp=bf16)
     trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook, ids=ids,
                       evaluate_fn=lambda m, data: evaluate(predict(m, data, batch_size=64, device=device)))
     trial.extra.update(model=model, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),

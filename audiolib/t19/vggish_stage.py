@@ -2,12 +2,10 @@
 when its weights are supplied, else a VGGish trained here.
 
 Tompkins & Nichols used the published VGGish (PCA post-processed) as a frozen extractor: ten
-128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet, :mod:`audiolib.models.yamnet`)
-gives 1024-d per 0.96 s instead: a different network, trained on the same corpus. Without either
-(no download is possible here) a VGGish of the published architecture is trained as a tagger of
-0.96 s examples labelled with their clip's tags (H17's recipe). The examples are T19's inputs,
-because every augmented copy of a training clip needs the embedding of its own augmented audio.
-:attr:`VGGishBranch.description` says which network a table used.
+128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet) gives 1024-d per 0.96 s: a
+different network, same corpus. Without either, a VGGish is trained here as a tagger of 0.96 s
+examples labelled with their clip's tags (H17's recipe), on T19's inputs (every augmented copy
+needs the embedding of its own audio).
 """
 
 from __future__ import annotations
@@ -106,6 +104,4 @@ def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
         raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto', 'yamnet' or 'vggish', got {network!r}")
     if fusion == "auto":
         fusion = "concat" if network == "yamnet" else "bilinear"
-    if fusion not in ("bilinear", "concat"):
-        raise ValueError(f"parameter FUSION: must be 'auto', 'bilinear' or 'concat', got {fusion!r}")
     return network, fusion
