@@ -1,12 +1,9 @@
 """T19: Tompkins & Nichols, DCASE 2019 Task 5 technical report ("CNN+VGGish", hierarchical).
 
-Urban sound tagging in the SONYC-UST taxonomy (8 coarse categories, 29 fine tags): a log-mel
-CNN (their Table 1) fused with VGGish embeddings by a bilinear layer (Table 2), trained with
-37, 29 or 8 outputs, and a hierarchical coarse-then-fine model; Adam at 0.01, class weights
-smoothed by the tenth root, plateau reductions with warm restarts, pitch / volume / noise
-augmentation; scored with the official DCASE 2019 Task 5 metrics (Tables 3 and 4).
-
-The models are ``t19_cnn``, ``t19_fusion`` (:mod:`audiolib.models.t19`) and ``vggish``.
+Urban sound tagging in the SONYC-UST taxonomy (8 coarse, 29 fine tags): a log-mel CNN (Table 1,
+model ``t19_cnn``) fused with VGGish embeddings by a bilinear layer (Table 2, ``t19_fusion``) with
+37, 29 or 8 outputs, and a hierarchical coarse-then-fine model; scored with the official DCASE
+2019 Task 5 metrics (Tables 3 and 4).
 """
 
 from audiolib.t19 import claims, paper

@@ -10,9 +10,6 @@ of its frames'. ``baseline_fine``: fine outputs, coarse = max of a category's fi
 Differences: the embeddings are this run's pretrained branch, not the released VGGish; the fine
 model has an output for every fine tag including the "X" ones and an unmasked loss; validation is
 the ``validate`` split and scores are reported on ``test`` where the corpus has one.
-
->>> trial = train_baseline(inputs, "fine", rows=inputs.rows("test"))   # doctest: +SKIP
->>> fine, coarse = split_outputs(trial.scores, "fine", inputs.taxonomy)  # doctest: +SKIP
 """
 
 from __future__ import annotations

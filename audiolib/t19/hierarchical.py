@@ -76,7 +76,7 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, mode
         branch_config = replace(config, epochs=config.fine_epochs, seed=config.seed + 101 + k)
         trials[code] = train_model(inputs, model, "fine", branch_config, train_rows=rows, val_rows=val_rows,
                                    targets=targets, val_targets=val_targets, monitors=("neg_val_loss",),
-                                   evaluate=evaluate, ids={"branch": code})
+                                   evaluate=evaluate)
     return Trial({}, nn.ModuleDict({code: t.model for code, t in trials.items()}),
                  {"train_seconds": sum(t.metrics["train_seconds"] for t in trials.values())},
                  extra={"stages": trials, "skipped": skipped, "n_train": int(sum(t.extra["n_train"] for t in trials.values()))})

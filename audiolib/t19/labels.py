@@ -40,17 +40,12 @@ def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.
     if soft and "fine_agreement" in m and "coarse_agreement" in m:
         return (np.asarray(m["fine_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(fine_codes)),
                 np.asarray(m["coarse_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(coarse_codes)))
-    f_index = {c: k for k, c in enumerate(fine_codes)}
-    c_index = {c: k for k, c in enumerate(coarse_codes)}
-    fine = np.zeros((len(m), len(fine_codes)), dtype=np.float32)
-    coarse = np.zeros((len(m), len(coarse_codes)), dtype=np.float32)
-    coarse_lists = m["coarse_labels"] if "coarse_labels" in m else None
-    for row, labels in enumerate(m["labels"]):
-        for code in labels:
-            fine[row, f_index[code]] = 1.0
-        for code in (coarse_lists.iloc[row] if coarse_lists is not None else {taxonomy.parent[c] for c in labels}):
-            coarse[row, c_index[str(code)]] = 1.0
-    return fine, coarse
+    coarse_lists = m["coarse_labels"] if "coarse_labels" in m else [{taxonomy.parent[c] for c in labels}
+                                                                     for labels in m["labels"]]
+    fine = [[code in labels for code in fine_codes] for labels in m["labels"]]
+    coarse = [[code in {str(c) for c in labels} for code in coarse_codes] for labels in coarse_lists]
+    return (np.asarray(fine, dtype=np.float32).reshape(len(m), len(fine_codes)),
+            np.asarray(coarse, dtype=np.float32).reshape(len(m), len(coarse_codes)))
 
 
 def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.ndarray:
@@ -98,8 +93,7 @@ def submission_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: T
                      truth: bool = False) -> pd.DataFrame:
     """Scores in the official files' layout: ``audio_filename``, the fine tags, the coarse categories.
 
-    ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked); a wrong width
-    fails in the DataFrame (its columns), a wrong length in ``audio_filename``.
+    ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked).
     """
     values = np.hstack([fine, coarse]).astype(np.float64)
     if truth and not np.isin(values, (0.0, 1.0)).all():

@@ -27,12 +27,8 @@ def beside_paper(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def sonyc_label_statistics(root=None) -> pd.DataFrame:
-    """Positive files per tag in the real SONYC-UST annotations, as the task defines the labels:
-    train at agreement thresholds 0 and 0.5 (plus the summed soft targets), validate verified.
-
-    Tidy: ``split, labels ("agreement > t" / "soft (sum of agreement)" / "verified"), level,
-    tag, metric ("positive_files"), value``.
-    """
+    """Positive files per tag in the real SONYC-UST annotations (tidy), as the task defines the labels:
+    train at agreement thresholds 0 and 0.5 (plus the summed soft targets), validate verified."""
     from audiolib.data.sonyc_ust import load_taxonomy, read_annotations, sonyc_ust_ground_truth, taxonomy_columns
 
     taxonomy = load_taxonomy(root)

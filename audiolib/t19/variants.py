@@ -3,9 +3,6 @@
 The authors' ``train.py``: Adam at 0.01, BCE with tenth-root positive-class weights, the official
 metrics on the validation split each epoch, :class:`~audiolib.t19.schedule.WarmRestartPlateau` on
 the micro AUPRCs, and the best weights kept separately for the coarse and the fine micro AUPRC.
-
->>> trial = train_model(inputs, "t19_fusion", "all", T19Config(width=0.125, epochs=1))  # doctest: +SKIP
->>> by_checkpoint = checkpoint_scores(trial, inputs, inputs.rows("test"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -65,10 +62,8 @@ class T19Config:
 
 
 class PackedSet(Dataset):
-    """Rows of a :class:`T19Inputs` as model inputs: ``[B, 1, 128, frames (+ 10)]`` and targets.
-
-    ``fusion=True`` packs the embeddings after the spectrogram (:func:`pack_inputs`).
-    """
+    """Rows of a :class:`T19Inputs` as model inputs ``[B, 1, 128, frames]`` and targets; ``fusion=True``
+    packs the embeddings after the spectrogram (:func:`pack_inputs`)."""
 
     def __init__(self, inputs: T19Inputs, rows, targets: np.ndarray | None = None, *, fusion: bool):
         self.rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
@@ -89,10 +84,8 @@ class PackedSet(Dataset):
 
 
 def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, rows) -> dict[str, float]:
-    """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth).
-
-    Keys: ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``.
-    """
+    """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth), keyed
+    ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``."""
     ids = [inputs.clip_ids[i] for i in rows]
     truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
     pred = submission_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
@@ -104,7 +97,7 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
 
 
 def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, *, train_rows=None, val_rows=None,
-                targets=None, val_targets=None, monitors=None, evaluate=None, ids: dict | None = None) -> Trial:
+                targets=None, val_targets=None, monitors=None, evaluate=None) -> Trial:
     """Train registered model ``model`` (``t19_cnn`` or ``t19_fusion``) with the authors' recipe.
 
     ``outputs``: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); explicit ``targets`` (hierarchical
@@ -146,7 +139,7 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
                                optimizer="adam", pos_weight=class_weights(targets, config.weight_root),
                                seed=config.seed, device=str(device), eval_every=per_epoch, monitor="",
                                restore_best=False, progress=False, amp=bf16)
-    trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook, ids=ids,
+    trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook,
                       evaluate_fn=lambda m, data: evaluate(predict(m, data, batch_size=64, device=device)))
     trial.extra.update(model=model, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),
                        events=list(hook.events), n_train=len(train_set))

@@ -74,8 +74,6 @@ def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = N
         text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
         return VGGishBranch(model, text, pca_params, trained_on="AudioSet (YouTube-8M-like corpus; the published VGGish weights)")
     rows = inputs.rows("train")
-    if len(rows) == 0:
-        raise ValueError(f"{inputs.name}: no training rows to train a VGGish on")
     k = inputs.examples.shape[1]
     patches = inputs.examples[torch.as_tensor(rows)].reshape(-1, 96, 64).float()
     clip_targets = torch.from_numpy(np.hstack([inputs.fine[rows], inputs.coarse[rows]]))
