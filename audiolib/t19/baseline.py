@@ -1,24 +1,15 @@
 """The DCASE 2019 Task 5 baseline (the report's Table 4): frame-wise logistic regression on embeddings.
 
-As the task's ``classify.py`` (sonyc-project/urban-sound-tagging-baseline) does by default: every
-0.96 s embedding frame of a training clip is one example carrying its clip's labels; frames are
-standardised with the training frames' mean and deviation (``StandardScaler``); one dense layer
-with sigmoid outputs and an L2 penalty of 1e-5 on its kernel (no hidden layer); Adam at 1e-4,
-batches of 64, at most 100 epochs with early stopping after 20 epochs without a lower
-validation loss, keeping the best weights; a clip's score is the mean of its frames' scores
-(``output_mean.csv``). Two systems:
+As the task's ``classify.py`` (sonyc-project/urban-sound-tagging-baseline) by default: every 0.96 s
+embedding frame of a training clip is an example with its clip's labels, standardised; one dense
+sigmoid layer, L2 1e-5 on its kernel; Adam at 1e-4, batches of 64, at most 100 epochs, early
+stopping after 20 without a lower validation loss (best weights kept); a clip's score is the mean
+of its frames'. ``baseline_fine``: fine outputs, coarse = max of a category's fine scores;
+``baseline_coarse``: coarse outputs only (Table 4 prints no fine-level numbers for it).
 
-* ``baseline_fine``: fine-tag outputs; coarse scores are the maximum of a category's fine scores;
-* ``baseline_coarse``: coarse outputs only (Table 4 prints no fine-level numbers for it).
-
-Differences, stated: the embeddings are this run's pretrained branch (YAMNet or VGGish, named in
-every table) rather than the released VGGish; the fine model has an output for every fine tag
-including the "X" (uncertain) ones and an unmasked loss (the task's masks the fine tags of a
-category whose "X" tag is on); the validation frames are the ``validate`` split and scores are
-reported on ``test`` where the corpus has one.
-
->>> trial = train_baseline(inputs, "fine", rows=inputs.rows("test"))   # doctest: +SKIP
->>> fine, coarse = split_outputs(trial.scores, "fine", inputs.taxonomy)  # doctest: +SKIP
+Differences: the embeddings are this run's pretrained branch, not the released VGGish; the fine
+model has an output for every fine tag including the "X" ones and an unmasked loss; validation is
+the ``validate`` split and scores are reported on ``test`` where the corpus has one.
 """
 
 from __future__ import annotations
@@ -41,17 +32,11 @@ def _frames(inputs: T19Inputs, rows, targets: np.ndarray) -> tuple[torch.Tensor,
 
 def train_baseline(inputs: T19Inputs, outputs: str, *, rows, seed: int = 0, l2: float = 1e-5, lr: float = 1e-4,
                    batch_size: int = 64, epochs: int = 100, patience: int = 20) -> Trial:
-    """Train the baseline with ``outputs`` ``"fine"`` or ``"coarse"``; score ``rows``.
+    """Train the baseline with ``outputs`` ``"fine"`` or ``"coarse"``; ``scores``: ``[n, outputs]`` of ``rows``.
 
-    Needs ``inputs.embeddings`` (standardised with the training rows' statistics by
-    :func:`audiolib.t19.add_embeddings`, which is the baseline's ``StandardScaler``).
-
-    Returns:
-        A :class:`~audiolib.trials.Trial`: ``model`` the dense layer at its best epoch, ``scores``
-        ``[n, outputs]`` the clip scores of ``rows`` (mean over frames), metrics ``epochs,
-        best_epoch, train_seconds``, ``extra``: ``outputs``, ``n_train``. Its own loop rather than
-        :func:`audiolib.train.fit`: per-epoch early stopping on the validation loss and the task's
-        batch order (fit has neither), which the numbers depend on.
+    Needs ``inputs.embeddings`` (:func:`audiolib.t19.add_embeddings` standardises them: the task's
+    ``StandardScaler``). Its own loop rather than :func:`audiolib.train.fit`: per-epoch early stopping
+    on the validation loss and the task's batch order, which the numbers depend on.
     """
     if inputs.embeddings is None:
         raise ValueError(f"{inputs.name}: the baseline needs embeddings; call add_embeddings first")

@@ -53,14 +53,8 @@ TIMES = ("train_seconds", "wall_seconds")
 
 
 def load_corpus(name: str, **kwargs) -> ClipSet:
-    """Dataset ``name`` (:func:`audiolib.data.load_dataset`, with ``kwargs``) checked for what T19 needs:
-    a coarse / fine taxonomy and a ``split`` column.
-
-    Raises:
-        FileNotFoundError: no clip of it is here (SONYC-UST without its audio: download it with
-            ``audiolib.data.sonyc_ust.download_sonyc_ust()``); :func:`audiolib.data.splits.load_available`
-            then lists it as absent.
-    """
+    """Dataset ``name`` checked for what T19 needs: a coarse / fine taxonomy and a ``split`` column;
+    FileNotFoundError (listed as absent by :func:`audiolib.data.splits.load_available`) without audio."""
     clips = load_dataset(name, **kwargs)
     if len(clips) == 0:
         raise FileNotFoundError(f"{name}: no audio here (only the annotations); for SONYC-UST, download it with "
@@ -95,18 +89,12 @@ def _train(variant: str, inputs: T19Inputs, config: T19Config, rows, trained: di
 def run_variants(inputs: T19Inputs, variants, config: T19Config, out_dir, *, embedding: str = "",
                  trained_on: str = "", log=print) -> list[Trial]:
     """Train, score and evaluate ``variants`` on ``inputs`` with seed ``config.seed``; write one
-    submission CSV per variant and checkpoint.
+    submission CSV per variant and checkpoint, scored as read back.
 
-    Models are selected on the ``validate`` split; scores are reported on ``test`` when the
-    corpus has one, else on ``validate`` (SONYC-UST, as the report did). A single model keeps
-    two checkpoints (best coarse and best fine validation micro AUPRC: the report's
-    CNN+VGGish1 and CNN+VGGish2), each scored at BOTH levels. The hierarchical variants reuse the
-    ``fusion_37`` model's best-coarse checkpoint as their top-level model (it is trained and
-    reported when only a hierarchical variant is asked for).
-
-    Returns:
-        One :class:`~audiolib.trials.Trial` per variant, ``extra["scored"]``: its official scores
-        ``{checkpoint, level, metric, value, submission}``; :func:`results_table` makes the tidy table.
+    Models are selected on ``validate``; scores are reported on ``test`` when the corpus has one, else
+    on ``validate`` (SONYC-UST, as the report did). The hierarchical variants reuse ``fusion_37``'s
+    best-coarse checkpoint as their top-level model (trained and reported when not asked for).
+    One trial per variant; ``extra["scored"]``: ``{checkpoint, level, metric, value, submission}`` rows.
     """
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -152,13 +140,10 @@ def results_table(trials) -> pd.DataFrame:
 
 
 def run_seeds(inputs: dict[str, T19Inputs], variants, config: T19Config, seeds, out_dir, **kwargs) -> pd.DataFrame:
-    """:func:`results_table` of :func:`run_variants` (``kwargs``: its keywords) for every corpus of
-    ``inputs`` and every seed of ``seeds`` (arms share corpus, splits and embeddings; the seed sets
-    initialisation, batch order and dropout)."""
-    def one_seed(item: T19Inputs):
-        return lambda seed: run_variants(item, variants, replace(config, seed=seed), out_dir, **kwargs)
-
-    return results_table([t for item in inputs.values() for t in over_seeds(seeds, one_seed(item))])
+    """:func:`results_table` of :func:`run_variants` (``kwargs``: its keywords) for every corpus and seed
+    (arms share corpus, splits and embeddings; the seed sets initialisation, batch order and dropout)."""
+    return results_table([t for item in inputs.values() for t in over_seeds(
+        seeds, lambda seed, item=item: run_variants(item, variants, replace(config, seed=seed), out_dir, **kwargs))])
 
 
 def scale_text(profile: str, inputs: T19Inputs, config: T19Config, network: str) -> str:

@@ -1,19 +1,11 @@
 """The hierarchical model: a coarse (top-level) model, then one fine model per coarse category.
 
-As the authors' ``Make DCASE Submission Hierarchical`` notebook does it:
-
-* the top-level model is the 37-output CNN+VGGish (their ``COARSE_WITH_FINE_TOP_LEVEL_MODEL``):
-  its coarse scores are the submission's coarse scores, and its fine scores are kept for every
-  category whose fine model is not run;
-* one fine model per coarse category with more than one fine tag, trained on the clips of that
-  category (the positives of the coarse label) to tell its fine tags apart;
-* at inference, for the arg-max coarse category and every other category scoring above 0.5,
-  the category's fine scores come from its fine model; a category with a single fine tag copies
-  the coarse probability into that tag.
-
-The report's proposed improvement (``all_data=True``): the fine models see all training clips,
-with one extra "not this category" output (1 where the coarse label is absent), so they also
-learn what is not their category; only the fine outputs are used at inference.
+As the authors' ``Make DCASE Submission Hierarchical`` notebook: the top-level model is the
+37-output CNN+VGGish (its coarse scores are the submission's, its fine scores stay where no fine
+model runs); one fine model per category with several fine tags, trained on that category's clips;
+at inference the arg-max category and every category above 0.5 take their fine model's scores
+(a single-tag category copies its coarse probability). The report's proposed improvement
+(``all_data=True``): fine models see all clips, with an extra "not this category" output.
 """
 
 from __future__ import annotations
@@ -25,8 +17,10 @@ from torch import nn
 
 from audiolib.data.base import Taxonomy
 from audiolib.metrics import micro_average_precision
+from audiolib.models import accepts
 from audiolib.t19.inputs import T19Inputs
-from audiolib.t19.variants import T19Config, scores_at, train_model
+from audiolib.t19.variants import PackedSet, T19Config, train_model
+from audiolib.train import predict
 from audiolib.trials import Trial
 
 
@@ -58,15 +52,9 @@ def branch_targets(inputs: T19Inputs, rows, code: str, *, all_data: bool) -> tup
 
 
 def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, model: str = "t19_fusion") -> Trial:
-    """Fine models for every category of :func:`branch_categories` that has training positives.
-
-    Each model keeps its best weights by validation loss (the authors' branch models were selected
-    on validation loss), on the validation rows chosen the same way.
-
-    Returns:
-        One trial of stages: ``extra["stages"]`` ``{code: Trial}`` (:func:`~audiolib.t19.variants.train_model`),
-        ``extra["skipped"]`` ``{code: reason}``, ``extra["n_train"]``; metric ``train_seconds``, summed.
-    """
+    """Fine models for every category of :func:`branch_categories` that has training positives, each
+    kept at its best validation loss (as the authors selected theirs). One trial: ``extra["stages"]``
+    ``{code: Trial}``, ``extra["skipped"]`` ``{code: reason}``; ``train_seconds`` summed."""
     trials, skipped = {}, {}
     train_all, val_all = inputs.rows("train"), inputs.rows("validate", originals_only=True)
     for k, code in enumerate(branch_categories(inputs.taxonomy)):
@@ -88,34 +76,29 @@ def train_branches(inputs: T19Inputs, config: T19Config, *, all_data: bool, mode
         branch_config = replace(config, epochs=config.fine_epochs, seed=config.seed + 101 + k)
         trials[code] = train_model(inputs, model, "fine", branch_config, train_rows=rows, val_rows=val_rows,
                                    targets=targets, val_targets=val_targets, monitors=("neg_val_loss",),
-                                   evaluate=evaluate, ids={"branch": code})
+                                   evaluate=evaluate)
     return Trial({}, nn.ModuleDict({code: t.model for code, t in trials.items()}),
                  {"train_seconds": sum(t.metrics["train_seconds"] for t in trials.values())},
                  extra={"stages": trials, "skipped": skipped, "n_train": int(sum(t.extra["n_train"] for t in trials.values()))})
 
 
 def branch_scores(hierarchy: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, np.ndarray]:
-    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows`` (best
-    validation-loss weights)."""
+    """Fine scores ``{code: [n, k]}`` of each fine model of :func:`train_branches` on ``rows``; each
+    model is left at its best validation-loss weights."""
     out = {}
     for code, trial in hierarchy.extra["stages"].items():
-        state = trial.extra["states"].get("neg_val_loss") or trial.model.state_dict()
-        out[code] = scores_at(trial, inputs, rows, {code: state}, device)[code][:, :len(inputs.taxonomy.fine_of(code))]
+        trial.model.load_state_dict(trial.extra["states"].get("neg_val_loss") or trial.model.state_dict())
+        data = PackedSet(inputs, rows, fusion=accepts(trial.extra["model"], "embedding_dim"))
+        out[code] = predict(trial.model, data, batch_size=64, device=device)[:, :len(inputs.taxonomy.fine_of(code))]
     return out
 
 
 def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches: dict[str, np.ndarray],
                          taxonomy: Taxonomy, threshold: float = 0.5) -> np.ndarray:
-    """Fine scores of the hierarchical model.
-
-    Args:
-        coarse: ``[n, n_coarse]`` top-level coarse probabilities.
-        fallback_fine: ``[n, n_fine]`` top-level fine probabilities (kept where no fine model runs).
-        branches: ``{coarse code: [n, k]}`` fine-model probabilities, ``k`` = the category's fine tags.
-        threshold: categories above it (and the arg-max category) are "selected".
-
-    For each clip and each selected category: a category with one fine tag gets the coarse
-    probability; one with a fine model gets that model's scores; otherwise the fallback stays.
+    """Fine scores ``[n, n_fine]`` of the hierarchical model from the top-level ``coarse [n, n_coarse]``
+    and ``fallback_fine [n, n_fine]`` and the fine models' ``branches`` ``{code: [n, k]}``: in each
+    selected category (above ``threshold``, or the arg-max) a single fine tag gets the coarse
+    probability, a category with a fine model its scores; elsewhere the fallback stays.
 
     >>> from audiolib.data.base import Taxonomy
     >>> tax = Taxonomy({"1": "a", "2": "b"}, {"1-1": "x", "1-2": "y", "2-1": "z"}, {"1-1": "1", "1-2": "1", "2-1": "2"})
@@ -135,6 +118,3 @@ def combine_hierarchical(coarse: np.ndarray, fallback_fine: np.ndarray, branches
         elif code in branches:
             fine[np.ix_(rows, cols)] = np.asarray(branches[code], dtype=np.float64)[rows]
     return fine
-
-
-

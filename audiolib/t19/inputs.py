@@ -1,15 +1,9 @@
 """The inputs of every T19 model, computed once per corpus through the feature cache, kept in memory.
 
-For each clip (and each augmented copy of a training clip): the 128-mel log spectrogram of the
-CNN (``t19_cnn`` preset: 44.1 kHz, 862 frames for 10 s, dB relative to the clip's maximum as
-the authors' ``librosa.power_to_db(S, ref=np.max)``), the ten 0.96 s examples of the pretrained
-branch, and the fine / coarse targets. Embeddings are added later (:func:`add_embeddings`), once
-the pretrained branch is available (:mod:`audiolib.t19.vggish_stage`).
-
-The rows are a corpus of their own, :func:`input_clips`: every clip cut or zero-padded to 10 s
-(one whole 862-frame patch), then each augmented copy as a clip of its own whose loader draws the
-augmentation from ``(seed, clip, copy)``. Its features go through :func:`audiolib.cache.cached_patchset`
-like everyone's (computed once per corpus and front end, checked against their checksums when read).
+Each row (a clip cut or zero-padded to 10 s, then each augmented copy of a training clip, drawn from
+``(seed, clip, copy)``): the CNN's 128-mel log spectrogram (``t19_cnn``: 862 frames, dB re the row's
+maximum as the authors' ``power_to_db(S, ref=np.max)``), the pretrained branch's ten 0.96 s
+examples, and the targets; embeddings come later (:func:`add_embeddings`).
 
 >>> inputs = extract_inputs(load_dataset("synthetic", n_clips=6))   # doctest: +SKIP
 >>> inputs.spec.shape, inputs.examples.shape                        # doctest: +SKIP
@@ -40,21 +34,12 @@ EXAMPLE_FRONT_ENDS = {"vggish": get_config("vggish"), "yamnet": get_config("yamn
 
 @dataclass
 class T19Inputs:
-    """Per-example inputs and targets of one corpus (rows: clips, each followed by its augmented copies).
+    """Per-row inputs and targets of one corpus (rows: clips, each followed by its augmented copies).
 
-    Attributes:
-        name, taxonomy: of the corpus.
-        clip_ids: ``[n]`` the clip each row comes from (augmented copies repeat it).
-        split: ``[n]`` ``train`` / ``validate`` / ``test``.
-        copy: ``[n]`` 0 for the original audio, k >= 1 for the k-th augmented copy.
-        spec: ``[n, 128, frames]`` float16 log-mel (dB re the row's maximum), mels x frames.
-        examples: ``[n, 10, 96, 64]`` float16 0.96 s examples of the pretrained branch's front end.
-        fine, coarse: ``[n, n_fine]``, ``[n, n_coarse]`` float32 hard targets.
-        fine_soft, coarse_soft: soft targets (annotator agreement; equal to the hard ones
-            where the corpus has none).
-        embeddings: ``[n, 10, D]`` float32 embeddings, standardised with the training rows' mean
-            and deviation; ``None`` until :func:`add_embeddings`.
-        front_end: ``"vggish"`` or ``"yamnet"`` (:data:`EXAMPLE_FRONT_ENDS`).
+    ``copy``: 0 for the original audio, k for the k-th augmented copy; ``spec``: ``[n, 128, frames]``
+    float16; ``examples``: ``[n, 10, 96, 64]`` float16; ``fine``, ``coarse``: ``[n, n_fine]``,
+    ``[n, n_coarse]`` hard targets (``*_soft``: annotator agreement where the corpus has it);
+    ``embeddings``: ``[n, 10, D]``, standardised, ``None`` until :func:`add_embeddings`.
     """
 
     name: str
@@ -84,10 +69,9 @@ class T19Inputs:
 
 @dataclass(frozen=True)
 class ClipCopy:
-    """Loader of :func:`input_clips`: clip ``source_row`` of ``clips`` zero-padded or cut to ``seconds``
-    (the CNN's 862 frames need 10 s; the authors zero-padded the few SONYC-UST clips two frames
-    short); copy k >= 1 augmented by :func:`audiolib.augment.augment` with the generator seed
-    ``augment_seed(seed, source_row, k)``, at the clip's own rate."""
+    """Loader of :func:`input_clips`: the source clip zero-padded or cut to ``seconds`` (the authors
+    zero-padded the few SONYC-UST clips two frames short); copy k >= 1 augmented with the generator
+    seed ``augment_seed(seed, source_row, k)``."""
 
     clips: ClipSet
     seconds: float
@@ -105,40 +89,28 @@ class ClipCopy:
         return wave, sr
 
 
-def input_clips(clips: ClipSet, *, augment_copies: int = 0, policy: AugmentPolicy | None = None, seed: int = 0,
-                clip_seconds: float = CLIP_SECONDS) -> ClipSet:
+def input_clips(clips: ClipSet, *, augment_copies: int = 0, seed: int = 0) -> ClipSet:
     """The rows of :class:`T19Inputs` as a ClipSet: each clip, then ``augment_copies`` augmented
-    copies of each training clip (ids ``<clip>~<k>``), all ``clip_seconds`` long.
-
-    Its description names the base corpus, the length, the copies, the policy and the seed, so the
-    feature cache's key changes with any of them (and with the base corpus's loader, which the key
-    digests through :class:`ClipCopy`).
-    """
-    policy = policy or AugmentPolicy()
+    copies of each training clip (ids ``<clip>~<k>``). Its description (the feature cache's key)
+    names the base corpus, the length, the copies, the policy and the seed."""
+    policy = AugmentPolicy()
     todo = [(i, k) for i, split in enumerate(clips.manifest["split"])
             for k in range(augment_copies + 1 if split == "train" else 1)]
     source, copy = np.array([i for i, _ in todo], dtype=np.int64), np.array([k for _, k in todo], dtype=np.int64)
     manifest = clips.manifest.iloc[source].reset_index(drop=True).assign(source_row=source, augment_copy=copy)
     manifest["clip_id"] = [f"{c}~{k}" if k else str(c) for c, k in zip(manifest["clip_id"], copy)]
-    description = (f"{clips.description}; T19 inputs: clips cut or padded to {clip_seconds:g} s, {augment_copies} "
+    description = (f"{clips.description}; T19 inputs: clips cut or padded to {CLIP_SECONDS:g} s, {augment_copies} "
                    f"augmented copies of each train clip ({policy}, seed {seed})")
-    return ClipSet(f"{clips.name}-t19", manifest, list(clips.classes), ClipCopy(clips, clip_seconds, policy, seed),
+    return ClipSet(f"{clips.name}-t19", manifest, list(clips.classes), ClipCopy(clips, CLIP_SECONDS, policy, seed),
                    taxonomy=clips.taxonomy, description=description)
 
 
-def _cached(clips: ClipSet, config, transform=lambda x: x, *, num_workers: int, progress: bool) -> torch.Tensor:
-    """``[n_clips, k, frames, mels]`` float16 patches of every clip (k per clip) from the feature cache.
-
-    The entry is built on the first call and checked in full (every byte against its checksum)
-    when read; ``transform`` acts on float32 chunks ``[B, frames, mels]`` before the rounding.
-    """
-    data = cached_patchset(clips, config, in_memory=False, shard_clips=512, num_workers=num_workers,
-                           progress=progress)
+def _cached(clips: ClipSet, config, transform=lambda x: x) -> torch.Tensor:
+    """``[n_clips, k, frames, mels]`` float16 patches of every clip from the feature cache (checked in
+    full when read); ``transform`` acts on float32 chunks ``[B, frames, mels]`` before the rounding."""
+    data = cached_patchset(clips, config, in_memory=False, shard_clips=512, progress=False)
     data.verify(full=True)
-    k = len(data) // len(clips)
-    if not torch.equal(data.clip_index, torch.arange(len(clips)).repeat_interleave(k)):
-        raise ValueError(f"{clips.name}: clips gave different numbers of {config} patches; T19 needs "
-                         f"{CLIP_SECONDS:g} s clips")
+    k = len(data) // len(clips)  # the same for every clip: ClipCopy cuts or pads each to 10 s
     chunks = [transform(data.read_rows(np.arange(s, min(s + 256, len(data))))).to(torch.float16)
               for s in range(0, len(data), 256)]  # float32 only a chunk at a time
     return torch.cat(chunks).reshape(len(clips), k, *chunks[0].shape[1:])
@@ -149,21 +121,14 @@ def _db_re_max(spec: torch.Tensor) -> torch.Tensor:
     return (spec - spec.amax(dim=(1, 2), keepdim=True)).transpose(1, 2)
 
 
-def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: int = 0, progress: bool = False,
-                   **copies) -> T19Inputs:
-    """Log-mel spectrograms, pretrained-branch examples and targets of ``clips`` (plus augmented copies).
-
-    Args:
-        clips: a ClipSet with a taxonomy and a ``split`` column.
-        front_end: the pretrained branch's examples, ``"vggish"`` or ``"yamnet"``.
-        num_workers: processes computing features when the cache entries are built (0: this one).
-        copies: ``augment_copies, policy, seed, clip_seconds`` of :func:`input_clips`.
-    """
+def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", **copies) -> T19Inputs:
+    """Log-mel spectrograms, pretrained-branch examples (``"vggish"`` or ``"yamnet"`` front end) and
+    targets of ``clips`` (taxonomy and ``split`` column needed); ``copies``: of :func:`input_clips`."""
     fine, coarse = clip_targets(clips)
     fine_soft, coarse_soft = clip_targets(clips, soft=True)
     rows = input_clips(clips, **copies)
-    spec = _cached(rows, get_config(FEATURES), _db_re_max, num_workers=num_workers, progress=progress)[:, 0]
-    examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end], num_workers=num_workers, progress=progress)
+    spec = _cached(rows, get_config(FEATURES), _db_re_max)[:, 0]
+    examples = _cached(rows, EXAMPLE_FRONT_ENDS[front_end])
     index = rows.manifest["source_row"].to_numpy()
     m = clips.manifest
     return T19Inputs(
@@ -176,10 +141,8 @@ def extract_inputs(clips: ClipSet, *, front_end: str = "vggish", num_workers: in
 def add_embeddings(inputs: T19Inputs, embed) -> T19Inputs:
     """Fill ``inputs.embeddings`` with ``embed(examples [n, 10, 96, 64]) -> [n, 10, D]`` (D: 128 VGGish, 1024 YAMNet).
 
-    The embeddings are standardised (zero mean, unit variance per dimension) with the training
-    rows' statistics (our choice: the
-    fusion layer then sees inputs of unit scale whatever network produced them; the authors
-    fed VGGish's 0..255 post-processed values).
+    Standardised per dimension with the training rows' statistics (our choice: the fusion layer then
+    sees unit scale whatever network produced them; the authors fed VGGish's 0..255 values).
     """
     emb = embed(inputs.examples).float()
     if emb.shape[:2] != inputs.examples.shape[:2]:

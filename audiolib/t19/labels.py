@@ -24,20 +24,12 @@ from audiolib.data.base import ClipSet, Taxonomy
 from audiolib.metrics import coarse_from_fine, sonyc_columns
 
 
-def n_outputs(outputs: str, taxonomy: Taxonomy) -> int:
-    """37 / 29 / 8 for SONYC-UST."""
-    n_fine, n_coarse = len(taxonomy.fine), len(taxonomy.coarse)
-    return {"all": n_fine + n_coarse, "fine": n_fine, "coarse": n_coarse}[outputs]
-
-
 def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(fine [n, n_fine], coarse [n, n_coarse])`` float32 targets in taxonomy order.
 
-    Fine: the clip's ``labels`` (fine codes). Coarse: the ``coarse_labels`` column when the
-    manifest has one (SONYC-UST's annotators answered the coarse question separately: on its
-    train split these are not the OR of the fine answers), else the categories of the fine labels.
-    With ``soft=True`` and ``fine_agreement`` / ``coarse_agreement`` columns (SONYC-UST train),
-    the volunteers' agreement fractions are returned instead.
+    Coarse: the ``coarse_labels`` column when present (SONYC-UST's annotators answered the coarse
+    question separately: on train these are not the OR of the fine answers), else the fine labels'
+    categories. ``soft=True``: the ``*_agreement`` columns' fractions where the manifest has them.
     """
     taxonomy = clips.taxonomy
     fine_codes, coarse_codes = list(taxonomy.fine), list(taxonomy.coarse)
@@ -48,17 +40,12 @@ def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.
     if soft and "fine_agreement" in m and "coarse_agreement" in m:
         return (np.asarray(m["fine_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(fine_codes)),
                 np.asarray(m["coarse_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(coarse_codes)))
-    f_index = {c: k for k, c in enumerate(fine_codes)}
-    c_index = {c: k for k, c in enumerate(coarse_codes)}
-    fine = np.zeros((len(m), len(fine_codes)), dtype=np.float32)
-    coarse = np.zeros((len(m), len(coarse_codes)), dtype=np.float32)
-    coarse_lists = m["coarse_labels"] if "coarse_labels" in m else None
-    for row, labels in enumerate(m["labels"]):
-        for code in labels:
-            fine[row, f_index[code]] = 1.0
-        for code in (coarse_lists.iloc[row] if coarse_lists is not None else {taxonomy.parent[c] for c in labels}):
-            coarse[row, c_index[str(code)]] = 1.0
-    return fine, coarse
+    coarse_lists = m["coarse_labels"] if "coarse_labels" in m else [{taxonomy.parent[c] for c in labels}
+                                                                     for labels in m["labels"]]
+    fine = [[code in labels for code in fine_codes] for labels in m["labels"]]
+    coarse = [[code in {str(c) for c in labels} for code in coarse_codes] for labels in coarse_lists]
+    return (np.asarray(fine, dtype=np.float32).reshape(len(m), len(fine_codes)),
+            np.asarray(coarse, dtype=np.float32).reshape(len(m), len(coarse_codes)))
 
 
 def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.ndarray:
@@ -69,10 +56,10 @@ def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.nda
 def split_outputs(scores: np.ndarray, outputs: str, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     """Model probabilities ``[n, n_outputs]`` -> ``(fine [n, n_fine], coarse [n, n_coarse])`` (see module doc)."""
     scores = np.asarray(scores, dtype=np.float64)
-    n_fine = len(taxonomy.fine)
-    if scores.ndim != 2 or scores.shape[1] != n_outputs(outputs, taxonomy):
-        raise ValueError(f"parameter scores: expected [n, {n_outputs(outputs, taxonomy)}] for outputs={outputs!r}, "
-                         f"got {scores.shape}")
+    n_fine, n_coarse = len(taxonomy.fine), len(taxonomy.coarse)
+    width = {"all": n_fine + n_coarse, "fine": n_fine, "coarse": n_coarse}[outputs]
+    if scores.ndim != 2 or scores.shape[1] != width:
+        raise ValueError(f"parameter scores: expected [n, {width}] for outputs={outputs!r}, got {scores.shape}")
     if outputs == "all":
         return scores[:, :n_fine], scores[:, n_fine:]
     if outputs == "fine":
@@ -84,9 +71,8 @@ def split_outputs(scores: np.ndarray, outputs: str, taxonomy: Taxonomy) -> tuple
 def class_weights(targets: np.ndarray, root: float | None = 10.0) -> np.ndarray:
     """Positive-class weights ``(negatives / positives) ** (1 / root)`` per column, 0 without positives.
 
-    The authors' ``Get Weighted Classes`` computes negatives / positives of the training labels
-    and ``train.py`` raises it to ``WEIGHT_SMOOTHING = 0.1``: the tenth root. ``root=None``
-    gives all ones (no weighting). Soft targets count their sum as positives.
+    The authors' ``Get Weighted Classes`` with ``train.py``'s ``WEIGHT_SMOOTHING = 0.1`` (the tenth
+    root); ``root=None``: all ones. Soft targets count their sum as positives.
 
     >>> class_weights(np.array([[1, 0], [0, 0], [0, 0], [0, 0]]), root=1.0).tolist()
     [3.0, 0.0]
@@ -109,13 +95,9 @@ def submission_frame(clip_ids, fine: np.ndarray, coarse: np.ndarray, taxonomy: T
 
     ``truth=True``: the ground truth of the official evaluation, 0/1 integers (checked).
     """
-    fine, coarse = np.asarray(fine, dtype=np.float64), np.asarray(coarse, dtype=np.float64)
-    for name, arr, k in (("fine", fine, len(taxonomy.fine)), ("coarse", coarse, len(taxonomy.coarse))):
-        if arr.shape != (len(clip_ids), k):
-            raise ValueError(f"parameter {name}: expected shape ({len(clip_ids)}, {k}), got {arr.shape}")
-        if truth and not np.isin(arr, (0.0, 1.0)).all():
-            raise ValueError(f"parameter {name}: ground truth must be 0/1 (hard labels)")
-    values = np.hstack([fine, coarse])
+    values = np.hstack([fine, coarse]).astype(np.float64)
+    if truth and not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError("ground truth must be 0/1 (hard labels)")
     table = pd.DataFrame(values.astype(np.int64) if truth else values,
                          columns=sonyc_columns(taxonomy, "fine") + sonyc_columns(taxonomy, "coarse"))
     table.insert(0, "audio_filename", [str(c) for c in clip_ids])

@@ -10,11 +10,7 @@ from audiolib.t19.experiment import METRICS, VARIANTS
 
 def plot_tables(results: pd.DataFrame, paper: pd.DataFrame | None = None):
     """Grouped bars: one panel per (dataset, level), a group per metric, a bar per arm (variant and
-    checkpoint), the mean over seeds with the seeds' range as an error bar.
-
-    ``paper`` (:func:`audiolib.t19.paper.table_3_4`): the report's numbers (SONYC-UST validate), a
-    separate row of panels, labelled.
-    """
+    checkpoint), the mean over seeds with their range; ``paper``: the report's numbers, a row of their own."""
     import matplotlib.pyplot as plt
 
     results = results[results["metric"].isin(METRICS)]
@@ -33,11 +29,10 @@ def plot_tables(results: pd.DataFrame, paper: pd.DataFrame | None = None):
         for c, level in enumerate(("fine", "coarse")):
             ax = axes[r, c]
             for k, arm in enumerate(arms):
-                stats = [part[(part.arm == arm) & (part.level == level) & (part.metric == m)]["value"] for m in METRICS]
-                mean = [v.mean() if len(v) else np.nan for v in stats]
-                err = [[m - v.min() if len(v) else 0 for m, v in zip(mean, stats)],
-                       [v.max() - m if len(v) else 0 for m, v in zip(mean, stats)]]
-                ax.bar(np.arange(len(METRICS)) + (k - (len(arms) - 1) / 2) * width, mean, width, yerr=err,
+                groups = part[(part.arm == arm) & (part.level == level)].groupby("metric")["value"]
+                stats = groups.agg(["mean", "min", "max"]).reindex(list(METRICS))
+                err = [(stats["mean"] - stats["min"]).fillna(0), (stats["max"] - stats["mean"]).fillna(0)]
+                ax.bar(np.arange(len(METRICS)) + (k - (len(arms) - 1) / 2) * width, stats["mean"], width, yerr=err,
                        color=colors[arm], label=arm, error_kw={"elinewidth": 0.6})
             ax.set_xticks(np.arange(len(METRICS)), [m.replace("_", " ") for m in METRICS])
             ax.set_ylim(0, 1)

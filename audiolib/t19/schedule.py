@@ -1,14 +1,10 @@
 """Learning-rate reduction on a stalled metric, with warm restarts that reduce more mildly each cycle.
 
-Tompkins & Nichols' ``train.py``: Adam at 0.01; after each epoch the validation micro AUPRC
-(coarse and fine) is computed; when neither has improved for more than ``patience`` epochs
-the learning rate is multiplied by ``factor`` (0.1) with a fresh optimizer, and once it has
-fallen to ``min_lr`` (1e-6) it is reset to the starting rate and ``factor`` grows by 0.1 (so
-the next cycle's reductions are milder). The best model is saved whenever a monitored metric
-improves; here each monitored metric keeps its own best weights (coarse and fine).
-
-:class:`WarmRestartPlateau` is an ``on_evaluate(step, metrics, optimizer)`` hook for
-:func:`audiolib.train.fit`.
+Tompkins & Nichols' ``train.py``: when no monitored metric (validation micro AUPRC, coarse and
+fine) has improved for more than ``patience`` epochs, the learning rate is multiplied by ``factor``
+(0.1) with a fresh optimizer; once at ``min_lr`` (1e-6) it restarts at the starting rate and
+``factor`` grows by ``factor_step`` (0.1, at most 0.9). Here each monitored metric keeps its own
+best weights. An ``on_evaluate(step, metrics, optimizer)`` hook for :func:`audiolib.train.fit`.
 
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
@@ -29,20 +25,11 @@ from torch import nn
 
 
 class WarmRestartPlateau:
-    """Plateau LR reduction with warm restarts, and the best weights per monitored metric.
+    """Plateau LR reduction with warm restarts, and the best weights per monitored metric (maximised).
 
-    Args:
-        model: the model being trained (its weights are copied when a metric improves); may be
-            set later, as ``hook.model``, by the builder of the model (before training starts).
-        monitors: metric names to maximise (e.g. ``("micro_auprc_coarse", "micro_auprc_fine")``).
-        lr: the starting learning rate (the restart value).
-        patience: evaluations without any improvement tolerated; the change happens at the next one.
-        factor: first multiplicative reduction; factor_step: added to it at each restart (at most 0.9).
-        min_lr: a reduction that reaches this rate is followed by a restart.
-
-    Attributes:
-        best: ``{metric: best value}``; best_states: ``{metric: state dict (CPU copy)}``;
-        best_steps: ``{metric: step}``; events: LR changes ``{"step", "event", "lr", "factor"}``.
+    ``model`` may be set later (``hook.model``) by the model's builder. Attributes: ``best``,
+    ``best_states`` (CPU copies), ``best_steps`` per metric; ``events``: LR changes
+    ``{"step", "event", "lr", "factor"}``.
     """
 
     def __init__(self, model: nn.Module | None, monitors, *, lr: float, patience: int = 10, factor: float = 0.1,

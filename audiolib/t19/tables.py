@@ -1,10 +1,5 @@
 """Tables 3 and 4 of the report (micro AUPRC, micro F1, macro AUPRC; fine and coarse) beside this
-run, and the SONYC-UST label statistics.
-
-The report's numbers are :mod:`audiolib.t19.paper` (Tables 3 and 4 as printed, every number, in
-the schema of :func:`audiolib.reference.paper_rows`); :func:`beside_paper` sets this run's mean
-[95 % CI] over seeds beside them with :func:`audiolib.reference.beside`.
-"""
+run (:mod:`audiolib.t19.paper` holds the report's numbers), and the SONYC-UST label statistics."""
 
 from __future__ import annotations
 
@@ -32,12 +27,8 @@ def beside_paper(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def sonyc_label_statistics(root=None) -> pd.DataFrame:
-    """Positive files per tag in the real SONYC-UST annotations, as the task defines the labels:
-    train at agreement thresholds 0 and 0.5 (plus the summed soft targets), validate verified.
-
-    Tidy: ``split, labels ("agreement > t" / "soft (sum of agreement)" / "verified"), level,
-    tag, metric ("positive_files"), value``.
-    """
+    """Positive files per tag in the real SONYC-UST annotations (tidy), as the task defines the labels:
+    train at agreement thresholds 0 and 0.5 (plus the summed soft targets), validate verified."""
     from audiolib.data.sonyc_ust import load_taxonomy, read_annotations, sonyc_ust_ground_truth, taxonomy_columns
 
     taxonomy = load_taxonomy(root)

@@ -1,16 +1,8 @@
 """Training and scoring of the T19 models (CNN, CNN+VGGish with 37 / 29 / 8 outputs), as trials.
 
-Training follows the authors' ``train.py``: Adam at 0.01, binary cross-entropy on logits with
-positive-class weights ``(negatives / positives) ** 0.1`` (:func:`~audiolib.t19.labels.class_weights`),
-one evaluation per epoch with the official DCASE 2019 Task 5 metrics on the validation split,
-:class:`~audiolib.t19.schedule.WarmRestartPlateau` on the micro AUPRCs, and the best weights
-kept separately for the coarse and the fine micro AUPRC (:func:`checkpoint_scores` scores each
-kept checkpoint at both levels). :func:`train_model` is one :func:`audiolib.trials.run_trial`;
-the schedule's best weights, best values and learning-rate events are in ``Trial.extra``.
-
->>> config = T19Config(width=0.125, epochs=1, batch_size=4)        # doctest: +SKIP
->>> trial = train_model(inputs, "t19_fusion", "all", config)      # doctest: +SKIP
->>> by_checkpoint = checkpoint_scores(trial, inputs, inputs.rows("test"))  # doctest: +SKIP
+The authors' ``train.py``: Adam at 0.01, BCE with tenth-root positive-class weights, the official
+metrics on the validation split each epoch, :class:`~audiolib.t19.schedule.WarmRestartPlateau` on
+the micro AUPRCs, and the best weights kept separately for the coarse and the fine micro AUPRC.
 """
 
 from __future__ import annotations
@@ -31,8 +23,6 @@ from audiolib.t19.schedule import WarmRestartPlateau
 from audiolib.train import TrainConfig, predict
 from audiolib.trials import Trial, run_trial
 
-MONITORS = {"all": ("micro_auprc_coarse", "micro_auprc_fine"), "fine": ("micro_auprc_coarse", "micro_auprc_fine"),
-            "coarse": ("micro_auprc_coarse",)}
 #: monitored metric -> the checkpoint's name in every table ("best coarse" is the report's CNN+VGGish1,
 #: "best fine" its CNN+VGGish2).
 CHECKPOINTS = {"micro_auprc_coarse": "best coarse", "micro_auprc_fine": "best fine"}
@@ -43,20 +33,10 @@ METRICS = ("micro_auprc", "micro_f1", "macro_auprc")
 class T19Config:
     """Training settings shared by every variant (defaults: the report's).
 
-    Attributes:
-        width: model width multiplier (1.0: Tables 1 and 2 as published).
-        epochs: epochs of the top-level models; fine_epochs: of the hierarchical fine models.
-        batch_size: examples per step (the authors': 32).
-        lr: Adam's starting rate (0.01).
-        weight_root: class weights ``(neg / pos) ** (1 / weight_root)``; ``None``: unweighted.
-        patience, factor, factor_step, min_lr: the warm-restart plateau schedule.
-        soft_targets: train on annotator agreement instead of 0/1 (SONYC-UST train only).
-        threshold: the hierarchical selection threshold on coarse probabilities (0.5).
-        fusion: ``"bilinear"`` (Table 2) or ``"concat"`` (sec. 4.1's text) fusion layer.
-        precision: ``"bf16"`` trains under CPU bf16 autocast (:class:`audiolib.runtime.CpuSpeed`),
-            ``"float32"`` does not, ``"auto"`` uses bf16 on a CPU with native bf16 (the scores of
-            the kept checkpoints are always computed in float32).
-        seed, device, progress: of the trial (the notebook's parameter rules check every value).
+    ``weight_root``: class weights ``(neg / pos) ** (1 / weight_root)``, ``None`` unweighted;
+    ``threshold``: the hierarchical selection threshold; ``fusion``: ``"bilinear"`` (Table 2) or
+    ``"concat"`` (sec. 4.1); ``precision``: ``"bf16"`` / ``"float32"`` / ``"auto"`` (bf16 on a CPU
+    with native bf16) for training; kept checkpoints are always scored in float32.
     """
 
     width: float = 1.0
@@ -66,16 +46,12 @@ class T19Config:
     lr: float = 0.01
     weight_root: float | None = 10.0
     patience: int = 10
-    factor: float = 0.1
-    factor_step: float = 0.1
-    min_lr: float = 1e-6
     soft_targets: bool = False
     threshold: float = 0.5
     fusion: str = "bilinear"
     precision: str = "auto"
     seed: int = 0
     device: str = "auto"
-    progress: bool = False
 
     def __post_init__(self):
         # The choices nothing downstream checks (TrainConfig checks lr, steps, batch; the model fusion).
@@ -86,10 +62,8 @@ class T19Config:
 
 
 class PackedSet(Dataset):
-    """Rows of a :class:`T19Inputs` as model inputs: ``[B, 1, 128, frames (+ 10)]`` and targets.
-
-    ``fusion=True`` packs the embeddings after the spectrogram (:func:`pack_inputs`).
-    """
+    """Rows of a :class:`T19Inputs` as model inputs ``[B, 1, 128, frames]`` and targets; ``fusion=True``
+    packs the embeddings after the spectrogram (:func:`pack_inputs`)."""
 
     def __init__(self, inputs: T19Inputs, rows, targets: np.ndarray | None = None, *, fusion: bool):
         self.rows = torch.as_tensor(np.asarray(rows, dtype=np.int64))
@@ -110,10 +84,8 @@ class PackedSet(Dataset):
 
 
 def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, rows) -> dict[str, float]:
-    """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth).
-
-    Keys: ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``.
-    """
+    """The official DCASE 2019 Task 5 metrics of scores for ``rows`` (their hard labels as truth), keyed
+    ``{micro_auprc, micro_f1, macro_auprc}_{fine, coarse}``."""
     ids = [inputs.clip_ids[i] for i in rows]
     truth = submission_frame(ids, inputs.fine[rows], inputs.coarse[rows], inputs.taxonomy, truth=True)
     pred = submission_frame(ids, np.clip(fine, 0, 1), np.clip(coarse, 0, 1), inputs.taxonomy)
@@ -125,22 +97,13 @@ def official_metrics(fine: np.ndarray, coarse: np.ndarray, inputs: T19Inputs, ro
 
 
 def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, *, train_rows=None, val_rows=None,
-                targets=None, val_targets=None, monitors=None, evaluate=None, ids: dict | None = None) -> Trial:
+                targets=None, val_targets=None, monitors=None, evaluate=None) -> Trial:
     """Train registered model ``model`` (``t19_cnn`` or ``t19_fusion``) with the authors' recipe.
 
-    Args:
-        outputs: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); with explicit ``targets``
-            their width sets the outputs.
-        train_rows, val_rows: default all training rows (with augmented copies) and the
-            original validation rows; targets, val_targets: explicit targets for them
-            (hierarchical fine models).
-        monitors: metric names the schedule watches; default the micro AUPRCs of ``outputs``.
-        evaluate: ``f(scores [n, k]) -> metrics`` for the validation rows; default the official
-            metrics of the scores split by ``outputs``.
-
-    Returns:
-        The :class:`~audiolib.trials.Trial`; ``extra``: ``model``, ``outputs``, ``states`` (best
-        weights per monitored metric), ``best``, ``events`` (learning-rate changes), ``n_train``.
+    ``outputs``: ``all`` / ``fine`` / ``coarse`` (37 / 29 / 8 outputs); explicit ``targets`` (hierarchical
+    fine models) set the width. ``evaluate``: ``f(scores [n, k]) -> metrics`` of the validation rows,
+    default the official metrics. ``extra``: ``model``, ``outputs``, ``states`` (best weights per
+    monitored metric), ``best``, ``events`` (learning-rate changes), ``n_train``.
     """
     train_rows = inputs.rows("train") if train_rows is None else np.asarray(train_rows)
     val_rows = inputs.rows("validate", originals_only=True) if val_rows is None else np.asarray(val_rows)
@@ -157,9 +120,9 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
     if evaluate is None:
         def evaluate(scores: np.ndarray) -> dict:
             return official_metrics(*split_outputs(scores, outputs, inputs.taxonomy), inputs, val_rows)
-    hook = WarmRestartPlateau(None, monitors or MONITORS[outputs], lr=config.lr, patience=config.patience,
-                              factor=config.factor, factor_step=config.factor_step,
-                              min_lr=min(config.min_lr, config.lr / 10))
+    # the monitored micro AUPRCs: both levels, or coarse alone for the 8-output model
+    monitors = monitors or (("micro_auprc_coarse",) if outputs == "coarse" else tuple(CHECKPOINTS))
+    hook = WarmRestartPlateau(None, monitors, lr=config.lr, patience=config.patience, min_lr=min(1e-6, config.lr / 10))
     kwargs = {"width": config.width}
     if fusion:
         kwargs.update(embedding_dim=int(inputs.embeddings.shape[-1]), fusion=config.fusion)
@@ -175,36 +138,28 @@ def train_model(inputs: T19Inputs, model: str, outputs: str, config: T19Config, 
     train_config = TrainConfig(steps=per_epoch * config.epochs, batch_size=batch, lr=config.lr,
                                optimizer="adam", pos_weight=class_weights(targets, config.weight_root),
                                seed=config.seed, device=str(device), eval_every=per_epoch, monitor="",
-                               restore_best=False, progress=config.progress, amp=bf16)
-    trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook, ids=ids,
+                               restore_best=False, progress=False, amp=bf16)
+    trial = run_trial(build, train_set, train_config, val_set=val_set, on_evaluate=hook,
                       evaluate_fn=lambda m, data: evaluate(predict(m, data, batch_size=64, device=device)))
     trial.extra.update(model=model, outputs=outputs, states=dict(hook.best_states), best=dict(hook.best),
                        events=list(hook.events), n_train=len(train_set))
     return trial
 
 
-def scores_at(trial: Trial, inputs: T19Inputs, rows, states: dict, device="auto") -> dict[str, np.ndarray]:
-    """``{name: sigmoid scores [n, outputs]}`` of ``trial``'s model on ``rows`` with each of ``states``
-    loaded (float32; the model keeps its final weights afterwards)."""
+def checkpoint_scores(trial: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{checkpoint: (fine, coarse)}``: each kept checkpoint scored at BOTH levels, as the report's
+    Table 3 scores CNN+VGGish1 (best coarse) and CNN+VGGish2 (best fine); ``"final"`` (the weights as
+    they are) when no metric was measured. Scored in float32; the model keeps its final weights.
+    """
     model = trial.model
+    states = {CHECKPOINTS[m]: state for m, state in trial.extra["states"].items() if m in CHECKPOINTS}
+    states = states or {"final": model.state_dict()}
     data = PackedSet(inputs, rows, fusion=accepts(trial.extra["model"], "embedding_dim"))
     final = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     out = {}
     for name, state in states.items():
         model.load_state_dict(state)
-        out[name] = predict(model, data, batch_size=64, device=device)
+        out[name] = split_outputs(predict(model, data, batch_size=64, device=device), trial.extra["outputs"],
+                                  inputs.taxonomy)
     model.load_state_dict(final)
     return out
-
-
-def checkpoint_scores(trial: Trial, inputs: T19Inputs, rows, device="auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{checkpoint: (fine, coarse)}``: each kept checkpoint scored at BOTH levels, as the report's
-    Table 3 scores CNN+VGGish1 (best coarse) and CNN+VGGish2 (best fine).
-
-    Checkpoint names are :data:`CHECKPOINTS`; ``"final"`` when no metric was ever measured (no
-    validation rows): the model's weights as they are.
-    """
-    states = {CHECKPOINTS[m]: state for m, state in trial.extra["states"].items() if m in CHECKPOINTS}
-    states = states or {"final": trial.model.state_dict()}
-    return {name: split_outputs(scores, trial.extra["outputs"], inputs.taxonomy)
-            for name, scores in scores_at(trial, inputs, rows, states, device).items()}

@@ -2,12 +2,10 @@
 when its weights are supplied, else a VGGish trained here.
 
 Tompkins & Nichols used the published VGGish (PCA post-processed) as a frozen extractor: ten
-128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet, :mod:`audiolib.models.yamnet`)
-gives 1024-d per 0.96 s instead: a different network, trained on the same corpus. Without either
-(no download is possible here) a VGGish of the published architecture is trained as a tagger of
-0.96 s examples labelled with their clip's tags (H17's recipe). The examples are T19's inputs,
-because every augmented copy of a training clip needs the embedding of its own augmented audio.
-:attr:`VGGishBranch.description` says which network a table used.
+128-d embeddings per 10 s clip. YAMNet (MobileNet-v1 on AudioSet) gives 1024-d per 0.96 s: a
+different network, same corpus. Without either, a VGGish is trained here as a tagger of 0.96 s
+examples labelled with their clip's tags (H17's recipe), on T19's inputs (every augmented copy
+needs the embedding of its own audio).
 """
 
 from __future__ import annotations
@@ -30,15 +28,8 @@ from audiolib.trials import Trial, run_trial
 
 @dataclass
 class VGGishBranch:
-    """A VGGish (or YAMNet) used as a frozen embedder.
-
-    Attributes:
-        model: the network (``embedding`` gives 128-d per example; 1024-d for YAMNet).
-        description: what it is, for every table (official weights or trained here, on what).
-        pca: ``(eigen_vectors, means)`` of the published post-processing, or ``None``.
-        trial: its training (:func:`audiolib.trials.run_trial`) when trained here, else ``None``.
-        network: ``"vggish"`` or ``"yamnet"``; trained_on: the data its weights were trained on.
-    """
+    """A VGGish (or YAMNet) used as a frozen embedder; ``description`` (for every table) says which,
+    ``pca`` is the published post-processing, ``trial`` its training when trained here."""
 
     model: torch.nn.Module
     description: str
@@ -65,14 +56,9 @@ def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = N
     """The pretrained branch by name: YAMNet's released weights (``"yamnet"``: 1024-d per 0.96 s), the
     official VGGish (``"vggish"`` with ``weights``), or a VGGish trained on ``inputs``' training rows.
 
-    ``inputs`` must hold the examples of the network's front end (``inputs.front_end``).
-
-    Args:
-        weights: path of ``vggish-10086976.pth``; empty / ``None`` trains one here.
-        pca: path of the PCA parameters (``vggish_pca_params.npz`` or the torchvggish ``.pth``);
-            applied only with official weights.
-        width, steps, batch_size: of the in-workbook training (Adam at 1e-3, sigmoid cross-entropy
-            on the clip's fine + coarse tags, every 0.96 s example inheriting its clip's tags).
+    ``inputs`` must hold the examples of the network's front end. ``pca`` (with ``weights`` only): the
+    PCA parameters' path. Trained here: Adam at 1e-3 on the clip's fine + coarse tags, every 0.96 s
+    example inheriting its clip's tags.
     """
     if inputs.front_end != network:
         raise ValueError(f"{inputs.name}: {network} needs its own front end; extract with front_end={network!r}")
@@ -88,8 +74,6 @@ def embedding_branch(network: str, inputs: T19Inputs, *, weights: str | None = N
         text = f"official VGGish weights ({Path(weights).name}" + (", with PCA post-processing)" if pca else ", no PCA)")
         return VGGishBranch(model, text, pca_params, trained_on="AudioSet (YouTube-8M-like corpus; the published VGGish weights)")
     rows = inputs.rows("train")
-    if len(rows) == 0:
-        raise ValueError(f"{inputs.name}: no training rows to train a VGGish on")
     k = inputs.examples.shape[1]
     patches = inputs.examples[torch.as_tensor(rows)].reshape(-1, 96, 64).float()
     clip_targets = torch.from_numpy(np.hstack([inputs.fine[rows], inputs.coarse[rows]]))
@@ -118,6 +102,4 @@ def resolve_embedding(network: str, fusion: str) -> tuple[str, str]:
         raise ValueError(f"parameter EMBEDDING_NETWORK: must be 'auto', 'yamnet' or 'vggish', got {network!r}")
     if fusion == "auto":
         fusion = "concat" if network == "yamnet" else "bilinear"
-    if fusion not in ("bilinear", "concat"):
-        raise ValueError(f"parameter FUSION: must be 'auto', 'bilinear' or 'concat', got {fusion!r}")
     return network, fusion
