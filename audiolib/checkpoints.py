@@ -166,16 +166,22 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> dict[st
     architecture (missing/unexpected keys or shape mismatches).
     """
     payload = read_torch_file(path)
+    _load_weights(payload, path, model)
+    return payload
+
+
+def _load_weights(payload: Any, path: str | Path, model: nn.Module | None) -> None:
+    """Check that ``payload`` (a checkpoint read from ``path``) holds a state dict and, given ``model``,
+    that it fits; then load it into ``model``."""
     state = payload.get("model", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {path} holds no state dict")
     if model is not None:
         target = unwrap(model)
-        saved_from = payload.get("model_class", "unknown") if isinstance(payload, dict) else "unknown"
+        saved_from = payload.get("model_class", "unknown")
         check_state_fits(target.state_dict(), state, where=f"checkpoint {path}",
                          target=f"{type(target).__name__} (saved from {saved_from})")
         target.load_state_dict(state)
-    return payload
 
 
 def save_model(path: str | Path, model: nn.Module, *, model_name: str, num_classes: int,
@@ -206,5 +212,5 @@ def load_model(path: str | Path, *, device: str | torch.device | None = "cpu") -
                          "extra.num_classes); save it with audiolib.checkpoints.save_model")
     check_rebuild_info(extra, path)  # absurd declared sizes are refused before the model is allocated
     model = create_model(extra["model_name"], int(extra["num_classes"]), **dict(extra.get("model_kwargs") or {}))
-    load_checkpoint(path, model)
+    _load_weights(payload, path, model)  # the file read once
     return model.to(resolve_device(device)).eval(), extra
