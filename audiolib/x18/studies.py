@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from audiolib.data.splits import nested_subsets
 from audiolib.metrics import balanced_metrics
 from audiolib.models.describe import FAMILIES, ModelDescription
 from audiolib.train import predict
@@ -153,9 +154,9 @@ def sweep_variants(splits: EmbeddingSplits, base: ModelDescription, factor: str,
     (every layer), ``l2``, ``init_scale``, ``width`` (needs ``make(width) -> description``), or
     ``data_fraction``: ``base`` on that share of the training clips (nested shares by ``seed``)."""
     if factor == "data_fraction":
-        order = np.random.default_rng(seed).permutation(len(splits.train))
-        return {v: (base, splits.with_train(np.sort(order[:max(2, int(round(float(v) * len(splits.train))))])))
-                for v in values}
+        n = len(splits.train)
+        subsets = nested_subsets(n, [max(2, int(round(float(v) * n))) for v in values], seed)
+        return {v: (base, splits.with_train(rows)) for v, rows in zip(values, subsets)}
     if factor == "dropout":
         descriptions = {v: base.with_layers(dropout=float(v)) for v in values}
     elif factor in ("l2", "init_scale"):
