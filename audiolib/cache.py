@@ -814,8 +814,8 @@ def cached_embeddings(model: torch.nn.Module, patches, clips, config, *, device=
     """``model.embedding`` of every patch of ``clips`` ``[n_patches, D]`` float32, computed once.
 
     For a fixed network (YAMNet embeds about 30-60 patches a second on a 2-core CPU). The file
-    ``<root>/<dataset>-<key>.npy`` (default root ``<data_root>/embeddings``) is keyed, like a feature entry, by everything it
-    depends on: the patches' :func:`feature_key` (dataset, its files, front end, feature code),
+    ``<root>/<dataset>-<key>.npy`` (default root ``<data_root>/embeddings``) is keyed, like a feature
+    entry, by everything it depends on: the patches' :func:`feature_key` (dataset, its files, front end, feature code),
     :func:`network_digest` (weights and module source) and the patch count. ``<...>.json`` beside
     it records the key's parts and the file's checksums, checked in full on every read: a file
     that does not match is a :class:`CacheIntegrityError` naming it.

@@ -13,6 +13,7 @@ device(type='cpu')
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from pathlib import Path
 from typing import Any, Iterator
@@ -85,8 +86,6 @@ def feature_workers(cpus: int | None = None) -> int:
     >>> feature_workers(2), feature_workers(16), feature_workers(64)
     (0, 8, 8)
     """
-    import os
-
     cpus = cpus or os.cpu_count() or 1
     return 0 if cpus <= 4 else min(8, cpus - 2)
 

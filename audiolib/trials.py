@@ -141,8 +141,9 @@ def run_trial(model: str | nn.Module | Callable[[], nn.Module], train_set, confi
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
                    examples_per_second=result.examples_per_second, eval_seconds=eval_seconds,
                    wall_seconds=time.perf_counter() - start)
-    return Trial({**(ids or {}), **({} if ids and "seed" in ids else {"seed": config.seed})}, net.eval(), metrics,
-                 result.history, scores, result)
+    trial_ids = dict(ids or {})
+    trial_ids.setdefault("seed", config.seed)
+    return Trial(trial_ids, net.eval(), metrics, result.history, scores, result)
 
 
 def check_seeds(seeds: Iterable[int], name: str = "seeds") -> list[int]:
