@@ -226,6 +226,14 @@ def test_clip_targets_use_the_coarse_answers_when_present():
     manifest.loc[0, "coarse_labels"] = ("8",)
     odd = ClipSet("odd", manifest, clips.classes, clips.loader, taxonomy=clips.taxonomy)
     assert t19.clip_targets(odd)[1][0].tolist() == [0.0] * 7 + [1.0]
+    # a label that is not in the taxonomy is an error naming the clip, never dropped
+    manifest.loc[0, "coarse_labels"] = ("9",)
+    with pytest.raises(ValueError, match=rf"clip {manifest.loc[0, 'clip_id']} has coarse labels \['9'\]"):
+        t19.clip_targets(ClipSet("odd", manifest, clips.classes, clips.loader, taxonomy=clips.taxonomy))
+    manifest = clips.manifest.copy()
+    manifest.loc[0, "labels"] = ("nope",)
+    with pytest.raises(ValueError, match="has label 'nope'"):
+        t19.clip_targets(ClipSet("odd", manifest, clips.classes, clips.loader, taxonomy=clips.taxonomy))
 
 
 def test_warm_restarts_reduce_then_restart_more_mildly_and_keep_both_bests():

@@ -40,12 +40,18 @@ def clip_targets(clips: ClipSet, *, soft: bool = False) -> tuple[np.ndarray, np.
     if soft and "fine_agreement" in m and "coarse_agreement" in m:
         return (np.asarray(m["fine_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(fine_codes)),
                 np.asarray(m["coarse_agreement"].tolist(), dtype=np.float32).reshape(len(m), len(coarse_codes)))
+    fine = np.zeros((len(m), len(fine_codes)), dtype=np.float32)
+    fine[:, [fine_codes.index(c) for c in clips.classes]] = clips.targets()  # a label outside the classes raises
     coarse_lists = m["coarse_labels"] if "coarse_labels" in m else [{taxonomy.parent[c] for c in labels}
                                                                      for labels in m["labels"]]
-    fine = [[code in labels for code in fine_codes] for labels in m["labels"]]
-    coarse = [[code in {str(c) for c in labels} for code in coarse_codes] for labels in coarse_lists]
-    return (np.asarray(fine, dtype=np.float32).reshape(len(m), len(fine_codes)),
-            np.asarray(coarse, dtype=np.float32).reshape(len(m), len(coarse_codes)))
+    coarse = np.zeros((len(m), len(coarse_codes)), dtype=np.float32)
+    for row, labels in enumerate(coarse_lists):
+        unknown = sorted({str(c) for c in labels} - set(coarse_codes))
+        if unknown:
+            raise ValueError(f"dataset {clips.name!r}: clip {m['clip_id'].iloc[row]} has coarse labels {unknown} "
+                             "that are not in its taxonomy")
+        coarse[row, [coarse_codes.index(str(c)) for c in labels]] = 1.0
+    return fine, coarse
 
 
 def output_targets(fine: np.ndarray, coarse: np.ndarray, outputs: str) -> np.ndarray:
